@@ -1,0 +1,1 @@
+"""The contract between components: Avro schemas, typed records, topic names and the codec."""

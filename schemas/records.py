@@ -1,0 +1,102 @@
+"""Typed records that travel between components; each maps to one ``.avsc`` file.
+
+Timestamps are timezone-aware UTC ``datetime`` objects (``timestamp-millis`` on the wire).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+__all__ = [
+    "PriceQuote",
+    "PriceSnapshot",
+    "RankedAsset",
+    "RankingSnapshot",
+    "TopCoin",
+    "TopListMeta",
+    "utc_millis",
+]
+
+
+@dataclass(frozen=True)
+class PriceQuote:
+    """One CoinMarketCap listing entry, reduced to what topcoins uses."""
+
+    cmc_id: int
+    symbol: str
+    name: str
+    slug: str
+    cmc_rank: int | None
+    price_usd: float | None
+    volume_24h_usd: float | None
+    last_updated: datetime | None
+
+
+@dataclass(frozen=True)
+class PriceSnapshot:
+    """Every listing CoinMarketCap returned in one poll (all pages), as fetched."""
+
+    snapshot_id: str
+    fetched_at: datetime
+    total_count: int | None
+    quotes: tuple[PriceQuote, ...]
+
+
+@dataclass(frozen=True)
+class RankedAsset:
+    """One CryptoCompare toplist entry; ``position`` is its 1-based place in the answer."""
+
+    position: int
+    symbol: str
+    name: str
+    cc_id: str | None
+    volume_24h_usd: float | None
+
+
+@dataclass(frozen=True)
+class RankingSnapshot:
+    """The CryptoCompare ranking by 24h total volume from one poll (all pages, in order)."""
+
+    snapshot_id: str
+    fetched_at: datetime
+    depth: int
+    provider_total: int | None
+    assets: tuple[RankedAsset, ...]
+
+
+@dataclass(frozen=True)
+class TopCoin:
+    """One row of the joined top list, keyed by the CryptoCompare ``symbol``."""
+
+    rank: int
+    symbol: str
+    name: str
+    cmc_id: int | None
+    price_usd: float | None
+    match_rule: str
+    volume_24h_usd: float | None
+    rank_fetched_at: datetime
+    price_fetched_at: datetime | None
+    ranking_snapshot_id: str
+    pricing_snapshot_id: str | None
+
+
+@dataclass(frozen=True)
+class TopListMeta:
+    """Closes one generation of the joined list: the ordered symbols and where they came from."""
+
+    symbols: tuple[str, ...]
+    ranking_snapshot_id: str
+    ranking_fetched_at: datetime
+    pricing_snapshot_id: str | None
+    prices_fetched_at: datetime | None
+    provider_total: int | None
+    depth: int
+    unmatched: int
+
+
+def utc_millis(moment: datetime) -> datetime:
+    """``moment`` in UTC, truncated to whole milliseconds (the wire precision)."""
+    moment = moment.astimezone(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)

@@ -1,0 +1,82 @@
+"""Every Kafka topic topcoins writes, declared once: name, partitions, key, value, retention."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from topcoins.schemas.records import PriceSnapshot, RankingSnapshot, TopCoin, TopListMeta
+
+__all__ = ["META_KEY", "TopicSpec", "Topics"]
+
+# Key of the TopListMeta record on the top-coins topic (no asset symbol starts with "_").
+META_KEY = "_meta"
+
+SEVEN_DAYS_MS = 7 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic's contract."""
+
+    name: str
+    partitions: int
+    key: str
+    value_types: tuple[type, ...]
+    cleanup_policy: str
+    retention_ms: int | None
+    doc: str
+
+    @property
+    def config(self) -> dict[str, str]:
+        """Topic-level configuration used when the topic is created."""
+        config = {"cleanup.policy": self.cleanup_policy}
+        if self.retention_ms is not None:
+            config["retention.ms"] = str(self.retention_ms)
+        return config
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The topic set for one ``TOPIC_PREFIX``."""
+
+    prices: TopicSpec
+    ranks: TopicSpec
+    top: TopicSpec
+
+    @classmethod
+    def for_prefix(cls, prefix: str, raw_retention_ms: int = SEVEN_DAYS_MS) -> Topics:
+        """Build the topic specs; tests pass a unique prefix to get fresh topics."""
+        return cls(
+            prices=TopicSpec(
+                name=f"{prefix}.prices.v1",
+                partitions=1,
+                key="provider name ('coinmarketcap')",
+                value_types=(PriceSnapshot,),
+                cleanup_policy="delete",
+                retention_ms=raw_retention_ms,
+                doc="Every CoinMarketCap price snapshot, as fetched (event log).",
+            ),
+            ranks=TopicSpec(
+                name=f"{prefix}.ranks.v1",
+                partitions=1,
+                key="provider name ('cryptocompare')",
+                value_types=(RankingSnapshot,),
+                cleanup_policy="delete",
+                retention_ms=raw_retention_ms,
+                doc="Every CryptoCompare ranking snapshot, as fetched (event log).",
+            ),
+            top=TopicSpec(
+                name=f"{prefix}.top.v1",
+                partitions=1,
+                key="CryptoCompare symbol, or '_meta' for the generation marker",
+                value_types=(TopCoin, TopListMeta),
+                cleanup_policy="compact",
+                retention_ms=None,
+                doc="The joined top list: one TopCoin per ranked asset (tombstone when it "
+                "leaves the ranking), then a TopListMeta that closes the generation.",
+            ),
+        )
+
+    def all(self) -> tuple[TopicSpec, ...]:
+        """Every topic, in the order the data flows."""
+        return (self.prices, self.ranks, self.top)

@@ -1,0 +1,75 @@
+"""Creates topcoins' topics with their declared settings and reports mismatches."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from topcoins.schemas.topics import TopicSpec
+
+__all__ = ["TopicMismatchError", "ensure_topics", "wait_for_broker"]
+
+logger = logging.getLogger(__name__)
+
+
+class TopicMismatchError(RuntimeError):
+    """An existing topic's partitions differ from its declared contract."""
+
+
+async def wait_for_broker(bootstrap_servers: str, timeout: float = 60.0) -> None:
+    """Return once a Kafka client can bootstrap; raise ``TimeoutError`` after ``timeout`` s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last_error: Exception | None = None
+    while loop.time() < deadline:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=3000)
+        try:
+            await admin.start()
+            await admin.list_topics()
+            return
+        except (KafkaError, OSError) as exc:
+            last_error = exc
+        finally:
+            await admin.close()
+        await asyncio.sleep(0.5)
+    raise TimeoutError(f"no Kafka broker answered at {bootstrap_servers} ({last_error!r})")
+
+
+async def ensure_topics(bootstrap_servers: str, specs: tuple[TopicSpec, ...]) -> None:
+    """Create missing topics with their declared config; raise on a partition mismatch."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [spec for spec in specs if spec.name not in existing]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [
+                        NewTopic(
+                            name=spec.name,
+                            num_partitions=spec.partitions,
+                            replication_factor=1,
+                            topic_configs=spec.config,
+                        )
+                        for spec in missing
+                    ]
+                )
+            except TopicAlreadyExistsError:
+                pass  # another component created it first
+            for spec in missing:
+                logger.info("created topic", extra={"topic": spec.name, **spec.config})
+        described = await admin.describe_topics([spec.name for spec in specs])
+        partitions = {t["topic"]: len(t["partitions"]) for t in described}
+        for spec in specs:
+            found = partitions.get(spec.name)
+            if found is not None and found != spec.partitions:
+                raise TopicMismatchError(
+                    f"topic {spec.name} has {found} partitions, the contract says "
+                    f"{spec.partitions}: delete it or use another TOPIC_PREFIX"
+                )
+    finally:
+        await admin.close()

@@ -1,0 +1,78 @@
+"""A small health and metrics HTTP server for the processes that have no web app of their own.
+
+Serves ``/healthz`` (alive), ``/readyz`` (the component's own readiness check) and
+``/metrics`` (Prometheus text format) on its own port, inside the caller's event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from types import TracebackType
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+
+__all__ = ["OpsServer"]
+
+logger = logging.getLogger(__name__)
+
+
+class OpsServer:
+    """``async with OpsServer(port, is_ready):`` serves health and metrics until the block ends."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        is_ready: Callable[[], bool],
+        registry: CollectorRegistry = REGISTRY,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.is_ready = is_ready
+        self.registry = registry
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        """Bind the port and start serving."""
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, self.host, self.port).start()
+        self._runner = runner
+        logger.info("ops server listening", extra={"host": self.host, "port": self.port})
+
+    async def stop(self) -> None:
+        """Stop serving; safe to call twice."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> OpsServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        ready = self.is_ready()
+        return web.json_response(
+            {"status": "ready" if ready else "not ready"}, status=200 if ready else 503
+        )
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        body = generate_latest(self.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -38,6 +38,7 @@ __all__ = [
     "encode",
     "fingerprint_of",
     "load_schema",
+    "published_schemas",
 ]
 
 MAGIC = b"\xc3\x01"
@@ -78,10 +79,18 @@ class _Binding:
     reader: avro.io.DatumReader
 
 
+def published_schemas() -> list[tuple[str, avro.schema.Schema]]:
+    """Every schema version ever published (``published/<name>.v<N>.avsc``), oldest first."""
+    folder = resources.files("topcoins.schemas").joinpath("published")
+    names = sorted(entry.name for entry in folder.iterdir() if entry.name.endswith(".avsc"))
+    return [(name, load_schema(f"published/{name}")) for name in names]
+
+
 @cache
 def _bindings() -> tuple[dict[type, _Binding], dict[bytes, _Binding]]:
     by_type: dict[type, _Binding] = {}
     by_fingerprint: dict[bytes, _Binding] = {}
+    by_fullname: dict[str, _Binding] = {}
     for record_type, filename in SCHEMA_FILES.items():
         schema = load_schema(filename)
         header = MAGIC + fingerprint_of(schema)
@@ -90,6 +99,16 @@ def _bindings() -> tuple[dict[type, _Binding], dict[bytes, _Binding]]:
         )
         by_type[record_type] = binding
         by_fingerprint[header[2:]] = binding
+        by_fullname[schema.fullname] = binding
+    # Messages written with an older published version are resolved to the current schema.
+    for _, writer_schema in published_schemas():
+        current = by_fullname.get(writer_schema.fullname)
+        fingerprint = fingerprint_of(writer_schema)
+        if current is None or fingerprint in by_fingerprint:
+            continue
+        by_fingerprint[fingerprint] = dataclasses.replace(
+            current, reader=avro.io.DatumReader(writer_schema, current.schema)
+        )
     return by_type, by_fingerprint
 
 

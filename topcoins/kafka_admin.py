@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -46,7 +47,7 @@ async def ensure_topics(bootstrap_servers: str, specs: tuple[TopicSpec, ...]) ->
         existing = set(await admin.list_topics())
         missing = [spec for spec in specs if spec.name not in existing]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another component won
                 await admin.create_topics(
                     [
                         NewTopic(
@@ -58,8 +59,6 @@ async def ensure_topics(bootstrap_servers: str, specs: tuple[TopicSpec, ...]) ->
                         for spec in missing
                     ]
                 )
-            except TopicAlreadyExistsError:
-                pass  # another component created it first
             for spec in missing:
                 logger.info("created topic", extra={"topic": spec.name, **spec.config})
         described = await admin.describe_topics([spec.name for spec in specs])

@@ -191,9 +191,8 @@ class Settings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """The non-empty secret values, for log redaction."""
-        return tuple(
-            getattr(self, name) for name, spec in ENV_DOCS.items() if spec.secret and getattr(self, name)
-        )
+        names = [name for name, spec in ENV_DOCS.items() if spec.secret]
+        return tuple(value for name in names if (value := getattr(self, name)))
 
     def public_dict(self) -> dict[str, Any]:
         """All settings with secrets masked, for the start-up log line."""

@@ -1,0 +1,5 @@
+"""``python -m topcoins`` is the ``topcoins`` command."""
+
+from topcoins.cli import main
+
+main()

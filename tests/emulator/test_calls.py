@@ -1,0 +1,26 @@
+from topcoins.emulator.calls import CallLog
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_counts_and_windows():
+    clock = FakeClock()
+    log = CallLog(keep=3, clock=clock)
+    for step in (0, 30, 59.5, 59.9):
+        clock.now = 1000 + step
+        log.record("cryptocompare", "/data/top/totalvolfull")
+    log.record("coinmarketcap", "/v1/cryptocurrency/listings/latest")
+    made = log.calls_made("cryptocompare")
+    assert made["total_calls"] == 4
+    assert (made["second"], made["minute"]) == (2, 3)  # only the last 3 times are kept
+    snapshot = log.snapshot()
+    assert snapshot["cryptocompare"]["/data/top/totalvolfull"]["count"] == 4
+    assert snapshot["cryptocompare"]["/data/top/totalvolfull"]["recent"] == [1030, 1059.5, 1059.9]
+    log.clear()
+    assert log.snapshot() == {"coinmarketcap": {}, "cryptocompare": {}}

@@ -1,0 +1,5 @@
+"""``python -m topcoins.emulator``."""
+
+from topcoins.emulator.main import main
+
+main()

@@ -1,0 +1,189 @@
+"""The providers' endpoints: auth, parameters and injected faults, then a rendered body.
+
+Behaviour where the real API is unknown or differs on purpose:
+- CoinMarketCap: with no key configured any non-empty key is accepted; ``convert`` other
+  than USD is a 400. Auth is checked before parameters.
+- CryptoCompare: ``limit`` is clamped to 10..100 (the legacy docs' min and max) rather
+  than rejected; a page past the end has an empty ``Data``; ``MetaData.Count`` is the
+  number of ranked assets. Auth is checked before parameters, and errors use HTTP 200.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import math
+import time
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from topcoins.emulator.faults import Fault
+from topcoins.emulator.responses import (
+    CC_AUTH_MESSAGE,
+    CMC_RATE_LIMIT_MESSAGE,
+    CMC_SORTS,
+    cc_error,
+    cc_rate_limit,
+    cc_toplist,
+    cmc_error,
+    cmc_listings,
+)
+from topcoins.emulator.state import EmulatorState, emulator_state
+
+__all__ = ["CC_TOPLIST_PATH", "CMC_LISTINGS_PATH", "PROVIDER_ROUTES"]
+
+CMC_LISTINGS_PATH = "/v1/cryptocurrency/listings/latest"
+CC_TOPLIST_PATH = "/data/top/totalvolfull"
+_CC_LIMITS = (10, 100)
+_CC_PATH_MISSING = {"Response": "Error", "Message": "Path does not exist", "Type": 0, "Data": {}}
+
+
+class _ParamError(ValueError):
+    """A bad query parameter; ``param`` names it."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+async def _take_fault(state: EmulatorState, provider: str, request: Request) -> Fault | None:
+    """Record the call and return its fault, after sleeping for ``slow``/``timeout``."""
+    state.calls.record(provider, request.url.path)
+    fault = state.faults.take(provider)
+    if fault is not None and fault.mode in ("slow", "timeout"):
+        await asyncio.sleep(fault.delay)
+    return fault
+
+
+def _json(
+    body: Any, fault: Fault | None, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    """A JSON response; cut in half when the ``malformed`` fault is active."""
+    content = json.dumps(body, ensure_ascii=False, allow_nan=False).encode()
+    if fault is not None and fault.mode == "malformed":
+        content = content[: len(content) // 2]
+    return Response(content, status, headers, media_type="application/json")
+
+
+def _server_error(fault: Fault) -> Response:
+    return PlainTextResponse(HTTPStatus(fault.status).phrase, status_code=fault.status)
+
+
+def _integer(query: Mapping[str, str], name: str, default: int) -> int:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise _ParamError(name, f'"{name}" must be an integer, got {raw!r}') from None
+
+
+# --- CoinMarketCap -----------------------------------------------------------------------
+
+
+def _cmc_params(query: Mapping[str, str]) -> dict[str, Any]:
+    start, limit = _integer(query, "start", 1), _integer(query, "limit", 100)
+    if start < 1:
+        raise _ParamError("start", '"start" must be larger than or equal to 1')
+    if not 1 <= limit <= 5000:
+        raise _ParamError("limit", '"limit" must be an integer from 1 to 5000')
+    convert = query.get("convert", "USD")
+    if convert.upper() != "USD":
+        raise _ParamError(
+            "convert", f'Invalid value for "convert": "{convert}" (emulator: USD only)'
+        )
+    if query.get("convert_id", "2781") != "2781":
+        raise _ParamError("convert_id", '"convert_id" must be 2781 (USD) on the emulator')
+    sort, direction = query.get("sort", "market_cap"), query.get("sort_dir", "desc")
+    if sort not in CMC_SORTS:
+        raise _ParamError("sort", f'"sort" must be one of [{", ".join(CMC_SORTS)}]')
+    if direction not in ("asc", "desc"):
+        raise _ParamError("sort_dir", '"sort_dir" must be one of [asc, desc]')
+    return {"start": start, "limit": limit, "sort": sort, "descending": direction == "desc"}
+
+
+async def cmc_listings_latest(request: Request) -> Response:
+    """``GET /v1/cryptocurrency/listings/latest``."""
+    state, now = emulator_state(request), time.time()
+    fault = await _take_fault(state, "coinmarketcap", request)
+    mode = fault.mode if fault else None
+    if fault is not None and mode == "server_error":
+        return _server_error(fault)
+    if mode == "rate_limit":
+        retry_after = str(max(1, math.ceil(60 - now % 60)))
+        body = cmc_error(now, 1008, CMC_RATE_LIMIT_MESSAGE)
+        return _json(body, fault, 429, {"Retry-After": retry_after})
+    key = request.headers.get("X-CMC_PRO_API_KEY") or request.query_params.get("CMC_PRO_API_KEY")
+    if not key and mode != "auth":
+        return _json(cmc_error(now, 1002, "API key missing."), fault, 401)
+    expected = state.config.cmc_api_key
+    if mode == "auth" or (expected and not hmac.compare_digest(key or "", expected)):
+        return _json(cmc_error(now, 1001, "This API Key is invalid."), fault, 401)
+    try:
+        params = _cmc_params(request.query_params)
+    except _ParamError as exc:
+        return _json(cmc_error(now, 400, str(exc)), fault, 400)
+    return _json(cmc_listings(state.market, now=now, **params), fault)
+
+
+# --- CryptoCompare -----------------------------------------------------------------------
+
+
+def _cc_key_ok(request: Request, expected: str) -> bool:
+    if not expected:
+        return True
+    key = request.query_params.get("api_key", "")
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if not key and scheme.lower() == "apikey":
+        key = value.strip()
+    return hmac.compare_digest(key, expected)
+
+
+def _cc_params(query: Mapping[str, str]) -> tuple[int, int]:
+    tsym = query.get("tsym")
+    if not tsym:
+        raise _ParamError("tsym", "tsym is a required param.")
+    if tsym.upper() != "USD":
+        raise _ParamError("tsym", f"tsym {tsym} is not supported by the emulator, use USD.")
+    page, limit = _integer(query, "page", 0), _integer(query, "limit", 10)
+    if page < 0:
+        raise _ParamError("page", "page must be 0 or more.")
+    return page, min(max(limit, _CC_LIMITS[0]), _CC_LIMITS[1])
+
+
+async def cc_totalvolfull(request: Request) -> Response:
+    """``GET /data/top/totalvolfull``."""
+    state, now = emulator_state(request), time.time()
+    fault = await _take_fault(state, "cryptocompare", request)
+    mode = fault.mode if fault else None
+    if fault is not None and mode == "server_error":
+        return _server_error(fault)
+    if mode == "rate_limit":
+        return _json(cc_rate_limit(state.calls.calls_made("cryptocompare")), fault)
+    if mode == "auth" or not _cc_key_ok(request, state.config.cryptocompare_api_key):
+        return _json(cc_error(CC_AUTH_MESSAGE, 1), fault)
+    try:
+        page, limit = _cc_params(request.query_params)
+    except _ParamError as exc:
+        return _json(cc_error(str(exc), 2, ParamWithError=exc.param), fault)
+    return _json(cc_toplist(state.market, page=page, limit=limit, now=now), fault)
+
+
+async def cc_path_missing(request: Request) -> Response:
+    """Any other ``/data/...`` path: CryptoCompare's Type 0 body."""
+    emulator_state(request).calls.record("cryptocompare", request.url.path)
+    return _json(_CC_PATH_MISSING, None)
+
+
+PROVIDER_ROUTES = [
+    Route(CMC_LISTINGS_PATH, cmc_listings_latest, methods=["GET"]),
+    Route(CC_TOPLIST_PATH, cc_totalvolfull, methods=["GET"]),
+    Route("/data/{rest:path}", cc_path_missing, methods=["GET"]),
+]

@@ -61,8 +61,7 @@ async def ensure_topics(bootstrap_servers: str, specs: tuple[TopicSpec, ...]) ->
                 )
             for spec in missing:
                 logger.info("created topic", extra={"topic": spec.name, **spec.config})
-        described = await admin.describe_topics([spec.name for spec in specs])
-        partitions = {t["topic"]: len(t["partitions"]) for t in described}
+        partitions = await _partition_counts(admin, [spec.name for spec in specs])
         for spec in specs:
             found = partitions.get(spec.name)
             if found is not None and found != spec.partitions:
@@ -72,3 +71,15 @@ async def ensure_topics(bootstrap_servers: str, specs: tuple[TopicSpec, ...]) ->
                 )
     finally:
         await admin.close()
+
+
+async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
+    """Partition count per topic; a topic created a moment ago may report 0 for a while."""
+    counts: dict[str, int] = {}
+    for _ in range(50):
+        described = await admin.describe_topics(names)
+        counts = {t["topic"]: len(t["partitions"]) for t in described}
+        if all(counts.get(name, 0) > 0 for name in names):
+            break
+        await asyncio.sleep(0.1)
+    return counts

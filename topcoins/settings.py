@@ -66,6 +66,11 @@ ENV_DOCS: dict[str, _Env] = {
     "http_timeout_seconds": _Env(
         "HTTP_TIMEOUT_SECONDS", "10", "Timeout of one provider HTTP call, in seconds."
     ),
+    "producer_retry_attempts": _Env(
+        "PRODUCER_RETRY_ATTEMPTS",
+        "3",
+        "Provider calls per poll, first one included, before the poll counts as failed.",
+    ),
     "web_host": _Env("WEB_HOST", "0.0.0.0", "Address the web service binds."),
     "web_port": _Env("WEB_PORT", "6667", "Port of the web service."),
     "worker_data_dir": _Env(
@@ -135,6 +140,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "pricing_depth": _positive(int),
     "ranking_depth": _positive(int),
     "http_timeout_seconds": _positive(float),
+    "producer_retry_attempts": _positive(int),
     "web_port": _port,
     "consumer_fetch_wait_ms": _positive(int),
     "pricing_ops_port": _port,
@@ -159,6 +165,7 @@ class Settings:
     pricing_depth: int = 1000
     ranking_depth: int = 200
     http_timeout_seconds: float = 10.0
+    producer_retry_attempts: int = 3
     web_host: str = "0.0.0.0"
     web_port: int = 6667
     worker_data_dir: str = "./.topcoins-data"

@@ -1,0 +1,235 @@
+"""CryptoCompare toplist client: the ranking by 24h total volume as one ``RankingSnapshot``."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from topcoins.producers import _parse
+from topcoins.producers._http import get, parse_json, parse_retry_after, redact
+from topcoins.producers.errors import (
+    AuthError,
+    BadResponseError,
+    ParameterError,
+    RateLimitError,
+    RateLimitUsage,
+    ServerError,
+)
+from topcoins.schemas.records import RankedAsset, RankingSnapshot, utc_millis
+from topcoins.settings import ENV_DOCS
+
+__all__ = ["PAGE_SIZE", "PROVIDER", "TOPLIST_PATH", "CryptoCompareClient"]
+
+logger = logging.getLogger(__name__)
+
+PROVIDER = "cryptocompare"
+TOPLIST_PATH = "/data/top/totalvolfull"
+PAGE_SIZE = 100  # the toplist's largest `limit`; pages are 0-based
+
+_KEY_ENV = ENV_DOCS["cryptocompare_api_key"].name
+_AUTH_WORDS = ("key", "auth")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class CryptoCompareClient:
+    """Reads ``/data/top/totalvolfull?tsym=USD`` through a given ``httpx.AsyncClient``.
+
+    The key travels in the ``authorization: Apikey <key>`` header only, never in the URL.
+    ``rate_limit`` holds the last non-empty ``RateLimit`` block the provider sent.
+    """
+
+    provider = PROVIDER
+
+    def __init__(
+        self, http: httpx.AsyncClient, api_key: str, *, now: Callable[[], datetime] = _utcnow
+    ) -> None:
+        self._http = http
+        self._api_key = api_key
+        self._now = now
+        self.rate_limit: RateLimitUsage | None = None
+
+    def __repr__(self) -> str:
+        return f"CryptoCompareClient(base_url={str(self._http.base_url)!r})"
+
+    async def fetch_ranking(self, depth: int) -> RankingSnapshot:
+        """The first ``depth`` assets by 24h total volume, in provider order, as answered.
+
+        Pages (``limit`` 100, ``page`` 0, 1, …) until ``depth`` assets, an empty page or
+        ``MetaData.Count``. Duplicates are kept; one invalid page fails the whole snapshot.
+        """
+        if depth < 1:
+            raise ValueError(f"depth must be at least 1, got {depth}")
+        limit = min(PAGE_SIZE, depth)
+        assets: list[RankedAsset] = []
+        provider_total: int | None = None
+        page = 0
+        while len(assets) < depth:
+            items, count = await self._fetch_page(page, limit, first_position=len(assets) + 1)
+            provider_total = count if count is not None else provider_total
+            if not items:
+                break
+            assets.extend(items)
+            if provider_total is not None and len(assets) >= provider_total:
+                break
+            page += 1
+        return RankingSnapshot(
+            snapshot_id=uuid.uuid4().hex,
+            fetched_at=utc_millis(self._now()),
+            depth=depth,
+            provider_total=provider_total,
+            assets=tuple(assets[:depth]),
+        )
+
+    async def _fetch_page(
+        self, page: int, limit: int, *, first_position: int
+    ) -> tuple[list[RankedAsset], int | None]:
+        headers = {"Accept": "application/json"}
+        if self._api_key:
+            headers["authorization"] = f"Apikey {self._api_key}"
+        response = await get(
+            self._http,
+            TOPLIST_PATH,
+            params={"tsym": "USD", "limit": limit, "page": page},
+            headers=headers,
+            provider=PROVIDER,
+        )
+        body = self._body(response)
+        usage = _usage(body.get("RateLimit") if isinstance(body, dict) else None)
+        if usage is not None:
+            self.rate_limit = usage
+        self._raise_for_error(response, body, usage)
+        items, count = _parse_page(body, page, first_position)
+        logger.debug(
+            "cryptocompare page",
+            extra={"provider": PROVIDER, "page": page, "limit": limit, "items": len(items)},
+        )
+        return items, count
+
+    def _body(self, response: httpx.Response) -> Any:
+        """Parsed JSON; an error status with a non-JSON body yields ``None`` (mapped by status)."""
+        try:
+            return parse_json(response, provider=PROVIDER)
+        except BadResponseError:
+            if response.is_success:
+                raise
+            return None
+
+    def _raise_for_error(
+        self, response: httpx.Response, body: Any, usage: RateLimitUsage | None
+    ) -> None:
+        """Map the HTTP status, then a ``"Response": "Error"`` body (sent with HTTP 200)."""
+        where = f"{PROVIDER}: GET {TOPLIST_PATH}"
+        error = body if isinstance(body, dict) and body.get("Response") == "Error" else None
+        kind = error.get("Type") if error else None
+        message = redact(str(error.get("Message")) if error else "", self._api_key)
+        detail = f"HTTP {response.status_code}" + (f", Type {kind}: {message}" if error else "")
+        http_status = response.status_code
+        if http_status == 429 or kind == 99:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if retry_after is None and usage is not None:
+                retry_after = usage.retry_after
+            exceeded = ", ".join(usage.exceeded) if usage and usage.exceeded else "unknown"
+            raise RateLimitError(
+                f"{where} is rate limited ({detail}; exceeded windows: {exceeded})",
+                provider=PROVIDER,
+                retry_after=retry_after,
+                usage=usage,
+            )
+        if http_status in (401, 403) or (
+            kind == 1 and any(word in message.lower() for word in _AUTH_WORDS)
+        ):
+            raise AuthError(
+                f"{where} refused the API key ({detail}); set {_KEY_ENV} to a valid key",
+                provider=PROVIDER,
+            )
+        if http_status >= 500:
+            raise ServerError(
+                f"{where} failed on the provider side ({detail})",
+                provider=PROVIDER,
+                status_code=http_status,
+            )
+        if kind in (1, 2):
+            param = error.get("ParamWithError") if error else None
+            suffix = f" (parameter {param})" if param else ""
+            raise ParameterError(
+                f"{where} rejected the request{suffix} ({detail})", provider=PROVIDER
+            )
+        if error is not None or not response.is_success:
+            raise BadResponseError(
+                f"{where} answered an unexpected error ({detail})", provider=PROVIDER
+            )
+
+
+def _usage(block: Any) -> RateLimitUsage | None:
+    """The ``RateLimit`` block, or ``None`` when it is absent, empty or malformed."""
+    if not isinstance(block, dict) or not block:
+        return None
+
+    def counts(value: Any) -> dict[str, int]:
+        if not isinstance(value, dict):
+            return {}
+        return {
+            str(k): v for k, v in value.items() if isinstance(v, int) and not isinstance(v, bool)
+        }
+
+    made, allowed = counts(block.get("calls_made")), counts(block.get("max_calls"))
+    return RateLimitUsage(calls_made=made, max_calls=allowed) if made or allowed else None
+
+
+def _parse_page(body: Any, page: int, first_position: int) -> tuple[list[RankedAsset], int | None]:
+    """The assets of one successful page, numbered from ``first_position``, and ``Count``."""
+    where = f"{PROVIDER}: GET {TOPLIST_PATH} page {page}"
+    if not isinstance(body, dict) or not isinstance(body.get("Data"), list):
+        raise BadResponseError(f"{where} answered without a Data array", provider=PROVIDER)
+    try:
+        meta = body.get("MetaData")
+        if meta is not None and not isinstance(meta, dict):
+            raise ValueError("MetaData must be an object")
+        count = _parse.optional_int((meta or {}).get("Count"), "MetaData.Count")
+    except ValueError as exc:
+        raise BadResponseError(f"{where}: {exc}", provider=PROVIDER) from exc
+    assets = []
+    for index, item in enumerate(body["Data"]):
+        try:
+            assets.append(_parse_asset(item, first_position + index))
+        except ValueError as exc:
+            raise BadResponseError(
+                f"{where}: item #{index} is invalid: {exc}", provider=PROVIDER
+            ) from exc
+    return assets, count
+
+
+def _parse_asset(item: Any, position: int) -> RankedAsset:
+    """One ``Data[]`` entry; no ``RAW`` block means no volume (``None``)."""
+    if not isinstance(item, dict) or not isinstance(item.get("CoinInfo"), dict):
+        raise ValueError("item must be an object with a CoinInfo object")
+    coin = item["CoinInfo"]
+    symbol = _parse.require_str(coin.get("Name"), "CoinInfo.Name")
+    if not symbol.strip():
+        raise ValueError("CoinInfo.Name must not be empty")
+    cc_id = coin.get("Id")
+    if isinstance(cc_id, int) and not isinstance(cc_id, bool):
+        cc_id = str(cc_id)
+    raw = item.get("RAW")
+    if raw is not None and not isinstance(raw, dict):
+        raise ValueError("RAW must be an object")
+    usd = (raw or {}).get("USD")
+    if usd is not None and not isinstance(usd, dict):
+        raise ValueError("RAW.USD must be an object")
+    return RankedAsset(
+        position=position,
+        symbol=symbol,
+        name=_parse.require_str(coin.get("FullName"), "CoinInfo.FullName"),
+        cc_id=_parse.optional_str(cc_id, "CoinInfo.Id"),
+        volume_24h_usd=_parse.optional_number(
+            (usd or {}).get("TOTALVOLUME24HTO"), "RAW.USD.TOTALVOLUME24HTO"
+        ),
+    )

@@ -1,0 +1,167 @@
+"""The poll loop shared by both producers: fetch, publish, count, repeat until stopped.
+
+A failed poll publishes nothing, so the last good snapshot on the topic stays in force.
+Only a fatal error (``AuthError``) ends the loop early; it propagates to the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+
+from aiokafka.errors import KafkaError
+
+from topcoins.producers.errors import BadResponseError, RateLimitError, UpstreamError
+from topcoins.producers.metrics import ProducerMetrics
+from topcoins.producers.publisher import Snapshot
+from topcoins.producers.retry import RetryPolicy, Sleep, interruptible_sleep, with_retries
+from topcoins.schemas.records import PriceSnapshot
+
+__all__ = ["Poller", "snapshot_items"]
+
+logger = logging.getLogger(__name__)
+
+
+def snapshot_items(snapshot: Snapshot) -> int:
+    """How many entries a snapshot holds (quotes or ranked assets)."""
+    return len(snapshot.quotes if isinstance(snapshot, PriceSnapshot) else snapshot.assets)
+
+
+class Poller:
+    """Every ``interval`` seconds: ``snapshot = await fetch()``, then ``await publish(snapshot)``.
+
+    ``publish`` returns the encoded size in bytes. ``ready`` turns True once a snapshot
+    has been published. Setting ``stop`` lets the current poll finish, then ``run``
+    returns; it also cuts short a retry wait (that poll then fails).
+    """
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        fetch: Callable[[], Awaitable[Snapshot]],
+        publish: Callable[[Snapshot], Awaitable[int]],
+        interval: float,
+        stop: asyncio.Event,
+        metrics: ProducerMetrics,
+        retry: RetryPolicy | None = None,
+        sleep: Sleep = interruptible_sleep,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        if interval <= 0:
+            raise ValueError(f"interval must be greater than 0, got {interval}")
+        self.provider = provider
+        self._fetch = fetch
+        self._publish = publish
+        self._interval = interval
+        self._stop = stop
+        self._metrics = metrics
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._rand = rand
+        self._ready = False
+
+    @property
+    def ready(self) -> bool:
+        """True once the first snapshot was published."""
+        return self._ready
+
+    async def run(self) -> None:
+        """Poll until ``stop`` is set; raises the first fatal ``UpstreamError``."""
+        while not self._stop.is_set():
+            started = self._clock()
+            await self.poll_once()
+            remaining = max(0.0, self._interval - (self._clock() - started))
+            if await self._sleep(remaining, self._stop):
+                break
+        logger.info("poller stopped", extra={"provider": self.provider})
+
+    async def poll_once(self) -> bool:
+        """One fetch-and-publish; True when a snapshot was published."""
+        started = self._clock()
+        try:
+            snapshot = await with_retries(
+                self._fetch,
+                self._retry,
+                stop=self._stop,
+                on_retry=self._on_retry,
+                sleep=self._sleep,
+                rand=self._rand,
+            )
+        except UpstreamError as error:
+            self._metrics.fetch_duration(self._clock() - started)
+            self._failed(error)
+            if error.fatal:
+                raise
+            return False
+        fetch_seconds = self._clock() - started
+        self._metrics.fetch_duration(fetch_seconds)
+        try:
+            size = await self._publish(snapshot)
+        except UpstreamError as error:  # the snapshot does not fit its schema
+            self._failed(error)
+            return False
+        except KafkaError as error:
+            self._metrics.error("publish")
+            self._metrics.poll(success=False)
+            logger.warning(
+                "publish failed; the last published snapshot stays in force",
+                extra={"provider": self.provider, "kind": "publish", "error": repr(error)},
+            )
+            return False
+        items = snapshot_items(snapshot)
+        self._metrics.published(items=items, size_bytes=size, at_unix=self._wall_clock())
+        self._metrics.poll(success=True)
+        self._ready = True
+        logger.info(
+            "published snapshot",
+            extra={
+                "provider": self.provider,
+                "snapshot_id": snapshot.snapshot_id,
+                "items": items,
+                "bytes": size,
+                "fetch_seconds": round(fetch_seconds, 3),
+            },
+        )
+        return True
+
+    def _on_retry(self, error: UpstreamError, retry: int, delay: float) -> None:
+        self._metrics.retried()
+        logger.info(
+            "retrying provider call",
+            extra={
+                "provider": self.provider,
+                "kind": error.kind,
+                "error": str(error),
+                "retry": retry,
+                "delay_seconds": round(delay, 3),
+            },
+        )
+
+    def _failed(self, error: UpstreamError) -> None:
+        """Count and log a failed poll (the caller re-raises fatal errors)."""
+        self._metrics.error(error.kind, rejected=isinstance(error, BadResponseError))
+        self._metrics.poll(success=False)
+        extra: dict[str, object] = {
+            "provider": self.provider,
+            "kind": error.kind,
+            "error": str(error),
+            "retriable": error.retriable,
+        }
+        if isinstance(error, RateLimitError):
+            extra["retry_after_seconds"] = error.retry_after
+            if error.usage is not None:
+                self._metrics.rate_limit(error.usage)
+                extra["calls_made"] = dict(error.usage.calls_made)
+                extra["max_calls"] = dict(error.usage.max_calls)
+        if error.fatal:
+            logger.error("poll failed; stopping the producer", extra=extra)
+            return
+        logger.warning("poll failed; the last published snapshot stays in force", extra=extra)

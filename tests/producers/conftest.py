@@ -1,0 +1,52 @@
+"""Helpers for producer tests: an ``httpx.AsyncClient`` whose transport is a handler."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+API_KEY = "sk-test-3f9c2d1e8a7b"
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
+    """A response carrying ``body`` as JSON."""
+    return httpx.Response(status, json=body, headers=headers)
+
+
+class Recorder:
+    """A MockTransport handler that answers from a list and records every request."""
+
+    def __init__(self, *responses: httpx.Response | Exception) -> None:
+        self.responses = list(responses)
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        answer = self.responses.pop(0) if len(self.responses) > 1 else self.responses[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def params(self, index: int = 0) -> dict[str, str]:
+        """The query parameters of request ``index``."""
+        return dict(self.requests[index].url.params)
+
+
+@pytest.fixture
+async def make_http() -> AsyncIterator[Callable[[Handler, str], httpx.AsyncClient]]:
+    """``make_http(handler, base_url)`` builds a client served by ``handler``; closed after."""
+    clients: list[httpx.AsyncClient] = []
+
+    def make(handler: Handler, base_url: str) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(base_url=base_url, transport=httpx.MockTransport(handler))
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.aclose()

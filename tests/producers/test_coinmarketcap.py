@@ -1,0 +1,390 @@
+"""CoinMarketCapClient against recorded CoinMarketCap responses (no network)."""
+
+from __future__ import annotations
+
+import copy
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import FIXTURES, load_fixture
+from tests.producers.conftest import API_KEY, Recorder, json_response
+from topcoins.producers.coinmarketcap import LISTINGS_PATH, CoinMarketCapClient
+from topcoins.producers.errors import (
+    AuthError,
+    BadResponseError,
+    ParameterError,
+    RateLimitError,
+    ServerError,
+    UpstreamError,
+    UpstreamTimeout,
+)
+
+BASE_URL = "https://pro-api.coinmarketcap.test"
+LISTING_FIXTURES = sorted(path.name for path in Path(FIXTURES).glob("cmc_listings_*.json"))
+FIXED_NOW = datetime(2024, 9, 17, 16, 0, 38, 490123, tzinfo=UTC)
+
+
+def envelope(name: str) -> dict[str, Any]:
+    """A fixture as a full body; the data-only captures get a body without ``status``."""
+    body = load_fixture(name)
+    return {"data": body} if isinstance(body, list) else body
+
+
+_BTC = load_fixture("cmc_listings_2024-09-17T1600Z_limit20.json")["data"][0]
+
+
+def listing(cmc_id: int, symbol: str = "AAA", rank: int | None = 1) -> dict[str, Any]:
+    """A listing item with the fields of the recorded BTC entry that we read, and a new id."""
+    usd = {key: _BTC["quote"]["USD"][key] for key in ("price", "volume_24h", "last_updated")}
+    return {
+        "id": cmc_id,
+        "name": _BTC["name"],
+        "symbol": symbol,
+        "slug": symbol.lower(),
+        "cmc_rank": rank,
+        "last_updated": _BTC["last_updated"],
+        "quote": {"USD": usd},
+    }
+
+
+def page(items: list[dict[str, Any]], total_count: int | None = None) -> httpx.Response:
+    status = {"error_code": 0, "error_message": None, "total_count": total_count}
+    return json_response(200, {"status": status, "data": items})
+
+
+def error_body(code: int, message: str) -> dict[str, Any]:
+    body = copy.deepcopy(load_fixture("cmc_error_1002_api-key-missing_2020-03-23.json"))
+    body["status"].update(error_code=code, error_message=message)
+    return body
+
+
+async def fetch(make_http, recorder: Recorder, depth: int = 5000, key: str = API_KEY):
+    client = CoinMarketCapClient(make_http(recorder, BASE_URL), key, now=lambda: FIXED_NOW)
+    return await client.fetch_listings(depth)
+
+
+@pytest.mark.parametrize("name", LISTING_FIXTURES)
+async def test_every_recorded_listing_parses(make_http, name):
+    body = envelope(name)
+    recorder = Recorder(json_response(200, body))
+
+    snapshot = await fetch(make_http, recorder)
+
+    data = body["data"]
+    assert len(snapshot.quotes) == len(data)
+    assert [q.cmc_id for q in snapshot.quotes] == [item["id"] for item in data]
+    assert [q.cmc_rank for q in snapshot.quotes] == [item["cmc_rank"] for item in data]
+    assert [q.price_usd for q in snapshot.quotes] == [
+        item["quote"]["USD"]["price"] for item in data
+    ]
+    assert all(q.last_updated is not None and q.last_updated.tzinfo is UTC for q in snapshot.quotes)
+    assert snapshot.total_count == body.get("status", {}).get("total_count")
+
+
+async def test_exact_values_and_snapshot_metadata(make_http):
+    recorder = Recorder(json_response(200, envelope("cmc_listings_2024-09-17T1600Z_limit20.json")))
+
+    snapshot = await fetch(make_http, recorder, depth=20)
+
+    btc, shib = snapshot.quotes[0], snapshot.quotes[12]
+    assert (btc.cmc_id, btc.symbol, btc.name, btc.slug, btc.cmc_rank) == (
+        1,
+        "BTC",
+        "Bitcoin",
+        "bitcoin",
+        1,
+    )
+    assert btc.price_usd == 61137.27250669717
+    assert btc.volume_24h_usd == 34883015919.87704
+    assert btc.last_updated == datetime(2024, 9, 17, 15, 59, tzinfo=UTC)
+    assert shib.symbol == "SHIB"
+    assert shib.price_usd == 1.3485738734875127e-05  # exponent notation in the body
+    assert snapshot.total_count == 9813
+    assert snapshot.fetched_at == datetime(2024, 9, 17, 16, 0, 38, 490000, tzinfo=UTC)
+    assert len(snapshot.snapshot_id) == 32
+    assert int(snapshot.snapshot_id, 16) >= 0
+
+
+async def test_cross_provider_edge_cases_are_kept_as_given(make_http):
+    recorder = Recorder(json_response(200, envelope("cmc_listings_2022-12-16.json")))
+
+    snapshot = await fetch(make_http, recorder, depth=100)
+
+    by_id = {q.cmc_id: q for q in snapshot.quotes}
+    assert by_id[4172].symbol == "LUNC"
+    assert by_id[16086].symbol == "BTT"
+    assert by_id[16086].price_usd == 6.410400031075256e-07
+    assert by_id[11419].name == "Toncoin"
+
+
+@pytest.mark.parametrize(
+    ("name", "ranks"),
+    [
+        ("cmc_listings_2020-06-30_sort-volume24h_limit10.json", [3, 1, 2, 7, 5, 10, 4, 6, 17, 21]),
+        (
+            "cmc_listings_sandbox_2022-11-16_random-data.json",
+            [7879, 9266, 6972, 479, 3544, 8915, 8997, 9419, 4236, 6118],
+        ),
+    ],
+)
+async def test_array_order_is_kept_not_sorted_by_rank(make_http, name, ranks):
+    recorder = Recorder(json_response(200, envelope(name)))
+
+    snapshot = await fetch(make_http, recorder, depth=10)
+
+    assert [q.cmc_rank for q in snapshot.quotes] == ranks
+
+
+async def test_dai_before_leo_as_the_provider_listed_them(make_http):
+    recorder = Recorder(json_response(200, envelope("cmc_listings_2024-09-17T1622Z_limit20.json")))
+
+    snapshot = await fetch(make_http, recorder, depth=20)
+
+    symbols = [q.symbol for q in snapshot.quotes]
+    assert symbols.index("DAI") < symbols.index("LEO")
+    assert [q.cmc_rank for q in snapshot.quotes][16:18] == [18, 17]
+
+
+async def test_top_100_page_with_rank_101_and_without_rank_65(make_http):
+    recorder = Recorder(json_response(200, envelope("cmc_listings_2020-10-24.json")))
+
+    snapshot = await fetch(make_http, recorder, depth=100)
+
+    ranks = [q.cmc_rank for q in snapshot.quotes]
+    assert len(ranks) == 100
+    assert 101 in ranks
+    assert 65 not in ranks
+
+
+async def test_missing_or_null_price_becomes_none_never_zero(make_http):
+    body = envelope("cmc_listings_2024-09-17T1600Z_limit20.json")
+    body["data"][0]["quote"]["USD"]["price"] = None
+    del body["data"][1]["quote"]["USD"]["price"]
+    del body["data"][2]["quote"]["USD"]
+    del body["data"][3]["quote"]
+    recorder = Recorder(json_response(200, body))
+
+    snapshot = await fetch(make_http, recorder, depth=20)
+
+    assert [q.price_usd for q in snapshot.quotes[:4]] == [None, None, None, None]
+    assert snapshot.quotes[2].volume_24h_usd is None
+    assert snapshot.quotes[2].last_updated == datetime(2024, 9, 17, 15, 58, tzinfo=UTC)
+    assert snapshot.quotes[4].price_usd == 134.72931937058257
+
+
+async def test_request_carries_key_in_header_never_in_url(make_http):
+    recorder = Recorder(json_response(200, envelope("cmc_listings_2021-04-20.json")))
+
+    await fetch(make_http, recorder, depth=100)
+
+    request = recorder.requests[0]
+    assert request.url.path == LISTINGS_PATH
+    assert recorder.params() == {
+        "start": "1",
+        "limit": "100",
+        "convert": "USD",
+        "sort": "market_cap",
+    }
+    assert request.headers["X-CMC_PRO_API_KEY"] == API_KEY
+    assert API_KEY not in str(request.url)
+
+
+async def test_empty_key_sends_no_key_header(make_http):
+    recorder = Recorder(json_response(200, envelope("cmc_listings_2021-04-20.json")))
+
+    await fetch(make_http, recorder, depth=100, key="")
+
+    assert "X-CMC_PRO_API_KEY" not in recorder.requests[0].headers
+
+
+async def test_pages_of_5000_until_depth(make_http):
+    first = [listing(i) for i in range(1, 5001)]
+    second = [listing(i) for i in range(5001, 7001)]
+    recorder = Recorder(page(first, total_count=9000), page(second, total_count=9000))
+
+    snapshot = await fetch(make_http, recorder, depth=7000)
+
+    assert [recorder.params(i)["start"] for i in range(2)] == ["1", "5001"]
+    assert [recorder.params(i)["limit"] for i in range(2)] == ["5000", "2000"]
+    assert len(snapshot.quotes) == 7000
+
+
+async def test_duplicates_across_pages_keep_the_first(make_http):
+    first = [listing(i, rank=i) for i in range(1, 5001)]
+    second = [listing(5000, "DUP", rank=5001), *(listing(i) for i in range(5002, 5011))]
+    recorder = Recorder(page(first), page(second))
+
+    snapshot = await fetch(make_http, recorder, depth=5010)
+
+    ids = [q.cmc_id for q in snapshot.quotes]
+    assert len(ids) == len(set(ids)) == 5009
+    assert next(q for q in snapshot.quotes if q.cmc_id == 5000).cmc_rank == 5000
+
+
+async def test_stops_when_provider_runs_out(make_http):
+    recorder = Recorder(json_response(200, envelope("cmc_listings_2021-08-31.json")))
+
+    snapshot = await fetch(make_http, recorder, depth=300)
+
+    assert len(recorder.requests) == 1
+    assert len(snapshot.quotes) == 100
+
+
+async def test_stops_at_total_count(make_http):
+    recorder = Recorder(page([listing(i) for i in range(1, 5001)], total_count=5000))
+
+    snapshot = await fetch(make_http, recorder, depth=8000)
+
+    assert len(recorder.requests) == 1
+    assert snapshot.total_count == 5000
+
+
+ERROR_CASES = [
+    pytest.param(
+        json_response(401, load_fixture("cmc_error_1002_api-key-missing_2020-03-23.json")),
+        AuthError,
+        id="401-1002-recorded",
+    ),
+    pytest.param(
+        json_response(200, load_fixture("cmc_error_1002_api-key-missing_2020-03-23.json")),
+        AuthError,
+        id="200-with-error-code-1002",
+    ),
+    pytest.param(
+        json_response(401, error_body(1001, "This API Key is invalid.")), AuthError, id="401-1001"
+    ),
+    pytest.param(
+        json_response(402, error_body(1004, "Your API Key's subscription plan has expired.")),
+        AuthError,
+        id="402-1004",
+    ),
+    pytest.param(
+        json_response(403, error_body(1006, "Your plan doesn't support this endpoint.")),
+        AuthError,
+        id="403-1006",
+    ),
+    pytest.param(
+        json_response(429, error_body(1008, "You've exceeded your API Key's HTTP request rate.")),
+        RateLimitError,
+        id="429-1008",
+    ),
+    pytest.param(
+        json_response(429, error_body(1010, "You've exceeded your monthly credit limit.")),
+        RateLimitError,
+        id="429-1010",
+    ),
+    pytest.param(
+        json_response(400, error_body(400, 'Invalid value for "limit"')),
+        ParameterError,
+        id="400",
+    ),
+    pytest.param(
+        json_response(500, error_body(500, "An internal server error occurred")),
+        ServerError,
+        id="500-json",
+    ),
+    pytest.param(httpx.Response(502, text="<html>Bad Gateway</html>"), ServerError, id="502-html"),
+    pytest.param(
+        httpx.Response(200, text='{"status": {"error_code": 0'),
+        BadResponseError,
+        id="truncated-json",
+    ),
+    pytest.param(httpx.Response(200, text="<html>hi</html>"), BadResponseError, id="html-200"),
+    pytest.param(
+        httpx.Response(200, text='{"data": [{"id": 1, "quote": {"USD": {"price": NaN}}}]}'),
+        BadResponseError,
+        id="nan",
+    ),
+    pytest.param(json_response(200, {"status": {"error_code": 0}}), BadResponseError, id="no-data"),
+    pytest.param(json_response(200, {"data": [{"symbol": "BTC"}]}), BadResponseError, id="no-id"),
+    pytest.param(
+        json_response(200, {"data": [{**listing(1), "quote": {"USD": {"price": "61137"}}}]}),
+        BadResponseError,
+        id="price-as-string",
+    ),
+    pytest.param(
+        json_response(200, {"data": [{**listing(1), "last_updated": "yesterday", "quote": {}}]}),
+        BadResponseError,
+        id="bad-timestamp",
+    ),
+    pytest.param(
+        json_response(404, {"status": {"error_code": 404, "error_message": "Not found"}}),
+        BadResponseError,
+        id="404",
+    ),
+    pytest.param(httpx.ReadTimeout("timed out"), UpstreamTimeout, id="read-timeout"),
+    pytest.param(httpx.ConnectTimeout("timed out"), UpstreamTimeout, id="connect-timeout"),
+    pytest.param(httpx.ConnectError("Connection refused"), ServerError, id="connect-error"),
+]
+
+
+@pytest.mark.parametrize(("answer", "expected"), ERROR_CASES)
+async def test_errors_map_to_one_exception_without_the_key(make_http, answer, expected):
+    recorder = Recorder(answer)
+
+    with pytest.raises(expected) as caught:
+        await fetch(make_http, recorder, depth=100)
+
+    error = caught.value
+    assert type(error) is expected
+    assert error.provider == "coinmarketcap"
+    rendered = "".join(traceback.format_exception(error)) + repr(error) + str(error)
+    assert API_KEY not in rendered
+
+
+@pytest.mark.parametrize("code", [1001, 1002])
+async def test_auth_error_names_the_variable_to_fix(make_http, code):
+    recorder = Recorder(json_response(401, error_body(code, "API key missing.")))
+
+    with pytest.raises(AuthError, match="CMC_API_KEY") as caught:
+        await fetch(make_http, recorder)
+
+    assert caught.value.fatal
+    assert not caught.value.retriable
+
+
+async def test_provider_text_echoing_the_key_is_redacted(make_http):
+    recorder = Recorder(json_response(401, error_body(1001, f"Key {API_KEY} is invalid.")))
+
+    with pytest.raises(AuthError) as caught:
+        await fetch(make_http, recorder)
+
+    assert API_KEY not in str(caught.value)
+    assert "***" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("headers", "code", "retry_after"),
+    [
+        ({"Retry-After": "17"}, 1008, 17.0),
+        ({}, 1008, 60.0),
+        ({}, 1009, 86400.0),
+        ({}, 1011, None),
+    ],
+)
+async def test_rate_limit_carries_retry_after(make_http, headers, code, retry_after):
+    recorder = Recorder(json_response(429, error_body(code, "rate limited"), headers=headers))
+
+    with pytest.raises(RateLimitError) as caught:
+        await fetch(make_http, recorder)
+
+    assert caught.value.retry_after == retry_after
+    assert caught.value.retriable
+
+
+def test_error_classes_carry_behaviour():
+    assert [cls.retriable for cls in (RateLimitError, ServerError, UpstreamTimeout)] == [True] * 3
+    assert [cls.retriable for cls in (AuthError, BadResponseError, ParameterError)] == [False] * 3
+    assert all(issubclass(cls, UpstreamError) for cls in (AuthError, ParameterError))
+    assert AuthError.fatal
+
+
+async def test_repr_shows_no_key(make_http):
+    client = CoinMarketCapClient(make_http(Recorder(page([])), BASE_URL), API_KEY)
+
+    assert API_KEY not in repr(client)

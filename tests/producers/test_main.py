@@ -1,0 +1,177 @@
+"""The producer process lifecycle: startup failures, auth failure, clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+from aiokafka import AIOKafkaConsumer
+from prometheus_client import CollectorRegistry
+
+from tests.conftest import load_fixture
+from topcoins.producers.main import (
+    EXIT_AUTH_ERROR,
+    EXIT_OK,
+    EXIT_STARTUP_FAILURE,
+    pricing_job,
+    ranking_job,
+    serve,
+)
+from topcoins.schemas.codec import decode_as
+from topcoins.schemas.records import PriceSnapshot
+from topcoins.settings import Settings
+
+API_KEY = "sk-test-main-7d1e"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def settings_for(servers: str, **env: str) -> Settings:
+    return Settings.from_env(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": servers,
+            "TOPIC_PREFIX": f"test-{uuid.uuid4().hex[:12]}",
+            "CMC_API_KEY": API_KEY,
+            "PRICING_OPS_PORT": str(free_port()),
+            "RANKING_OPS_PORT": str(free_port()),
+            **env,
+        }
+    )
+
+
+def test_jobs_describe_each_producer():
+    settings = settings_for("localhost:9092")
+
+    pricing, ranking = pricing_job(settings), ranking_job(settings)
+
+    assert (pricing.component, pricing.provider) == ("pricing-producer", "coinmarketcap")
+    assert pricing.topic.name == f"{settings.topic_prefix}.prices.v1"
+    assert pricing.ops_port == settings.pricing_ops_port
+    assert (ranking.component, ranking.provider) == ("ranking-producer", "cryptocompare")
+    assert ranking.topic.name == f"{settings.topic_prefix}.ranks.v1"
+    assert ranking.key_env == "CRYPTOCOMPARE_API_KEY"
+
+
+async def test_unreachable_broker_exits_non_zero_with_one_line(caplog):
+    settings = settings_for(f"127.0.0.1:{free_port()}")
+    caplog.set_level(logging.INFO, logger="topcoins.producers")
+
+    status = await serve(
+        pricing_job(settings), settings, broker_wait_seconds=0.5, registry=CollectorRegistry()
+    )
+
+    assert status == EXIT_STARTUP_FAILURE
+    errors = [
+        r for r in caplog.records if r.levelno >= logging.ERROR and r.name.startswith("topcoins")
+    ]
+    assert len(errors) == 1
+    assert "pricing-producer cannot start" in errors[0].getMessage()
+    assert "\n" not in errors[0].getMessage()
+    assert API_KEY not in caplog.text
+
+
+async def test_stop_while_waiting_for_the_broker_exits_zero():
+    settings = settings_for(f"127.0.0.1:{free_port()}")
+    stop = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.2, stop.set)
+
+    status = await asyncio.wait_for(
+        serve(pricing_job(settings), settings, stop=stop, registry=CollectorRegistry()),
+        timeout=10,
+    )
+
+    assert status == EXIT_OK
+
+
+@pytest.fixture
+def bootstrap_servers() -> str:
+    servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not servers:
+        pytest.skip("KAFKA_BOOTSTRAP_SERVERS is not set: no broker to publish to")
+    return servers
+
+
+@pytest.fixture
+async def fake_cmc() -> AsyncIterator[dict[str, Any]]:
+    """A local CoinMarketCap stand-in: answers ``state['status']`` with ``state['body']``."""
+    state: dict[str, Any] = {
+        "status": 200,
+        "body": load_fixture("cmc_listings_2024-09-17T1600Z_limit20.json"),
+        "keys": [],
+    }
+
+    async def listings(request: web.Request) -> web.Response:
+        state["keys"].append(request.headers.get("X-CMC_PRO_API_KEY"))
+        return web.json_response(state["body"], status=state["status"])
+
+    app = web.Application()
+    app.router.add_get("/v1/cryptocurrency/listings/latest", listings)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    state["url"] = f"http://127.0.0.1:{port}"
+    yield state
+    await runner.cleanup()
+
+
+async def test_publishes_then_stops_cleanly(bootstrap_servers, fake_cmc):
+    settings = settings_for(bootstrap_servers, CMC_BASE_URL=fake_cmc["url"], PRICING_DEPTH="20")
+    job = pricing_job(settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(job, settings, stop=stop, registry=CollectorRegistry()))
+    consumer = AIOKafkaConsumer(
+        job.topic.name, bootstrap_servers=bootstrap_servers, auto_offset_reset="earliest"
+    )
+    try:
+        while not fake_cmc["keys"] and not task.done():  # wait for the first provider call
+            await asyncio.sleep(0.05)
+        await consumer.start()
+        message = await asyncio.wait_for(consumer.getone(), timeout=30)
+        async with httpx.AsyncClient() as http:
+            for _ in range(50):  # ready right after the broker acknowledged the snapshot
+                ready = await http.get(f"http://127.0.0.1:{settings.pricing_ops_port}/readyz")
+                if ready.status_code == 200:
+                    break
+                await asyncio.sleep(0.1)
+            metrics = await http.get(f"http://127.0.0.1:{settings.pricing_ops_port}/metrics")
+    finally:
+        stop.set()
+        status = await asyncio.wait_for(task, timeout=30)
+        await consumer.stop()
+
+    assert status == EXIT_OK
+    assert message is not None and message.key == b"coinmarketcap"
+    assert len(decode_as(PriceSnapshot, message.value).quotes) == 20
+    assert ready.status_code == 200
+    assert 'topcoins_producer_publish_total{provider="coinmarketcap"} 1.0' in metrics.text
+    assert fake_cmc["keys"][0] == API_KEY
+
+
+async def test_auth_error_exits_with_its_own_status(bootstrap_servers, fake_cmc, caplog):
+    fake_cmc["status"] = 401
+    fake_cmc["body"] = load_fixture("cmc_error_1002_api-key-missing_2020-03-23.json")
+    settings = settings_for(bootstrap_servers, CMC_BASE_URL=fake_cmc["url"])
+    caplog.set_level(logging.INFO, logger="topcoins.producers")
+
+    status = await asyncio.wait_for(
+        serve(pricing_job(settings), settings, registry=CollectorRegistry()), timeout=60
+    )
+
+    assert status == EXIT_AUTH_ERROR
+    last = caplog.records[-1].getMessage()
+    assert last.startswith("pricing-producer stopped:")
+    assert "CMC_API_KEY" in last
+    assert API_KEY not in caplog.text

@@ -1,0 +1,101 @@
+"""Builds the stream worker's Faust app from settings: topics, tables, agents, metrics.
+
+``create_app(settings)`` returns the ``faust.App``; ``build_worker`` returns it together
+with its parts (topics, tables, agents, updater, metrics, readiness) for tests and
+``run_worker``. Building registers the worker's Prometheus metrics on ``registry``
+(the process-wide default unless given), so build one worker per registry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faust
+from prometheus_client import REGISTRY, CollectorRegistry
+
+from topcoins.schemas.topics import Topics
+from topcoins.settings import Settings
+from topcoins.streams.agents import TopListUpdater, WorkerAgents, register_agents
+from topcoins.streams.aliases import AliasTable
+from topcoins.streams.metrics import WorkerMetrics
+from topcoins.streams.readiness import WorkerReadiness
+from topcoins.streams.tables import WorkerTables, declare_tables
+from topcoins.streams.topics import WorkerTopics, declare_topics
+from topcoins.streams.transport import FetchWaitTransport
+
+__all__ = ["StreamWorker", "build_worker", "create_app"]
+
+# Tansu (the dev broker) lets a consumer join its group in ~3 s only with a short session
+# timeout; Faust's defaults make the first join take ~30 s.
+SESSION_TIMEOUT_SECONDS = 6.0
+HEARTBEAT_INTERVAL_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class StreamWorker:
+    """The Faust app and the parts it was built from."""
+
+    app: faust.App
+    topics: WorkerTopics
+    tables: WorkerTables
+    agents: WorkerAgents
+    updater: TopListUpdater
+    metrics: WorkerMetrics
+    readiness: WorkerReadiness
+
+
+def create_app(settings: Settings) -> faust.App:
+    """The stream worker's Faust app (metrics on the default Prometheus registry)."""
+    return build_worker(settings).app
+
+
+def build_worker(
+    settings: Settings,
+    *,
+    aliases: AliasTable | None = None,
+    registry: CollectorRegistry = REGISTRY,
+) -> StreamWorker:
+    """Build the app and its parts; ``aliases`` defaults to the shipped ``aliases.json``."""
+    app = faust.App(
+        f"{settings.topic_prefix}-worker",
+        broker=[f"kafka://{server}" for server in settings.kafka_servers],
+        # Tables live in memory and are rebuilt from their changelog topics on start
+        # (python-rocksdict/rocksdb is not installed).
+        store="memory://",
+        datadir=settings.worker_data_dir,
+        autodiscover=False,
+        # Health and metrics come from our own OpsServer on WORKER_OPS_PORT.
+        web_enabled=False,
+        broker_session_timeout=SESSION_TIMEOUT_SECONDS,
+        broker_heartbeat_interval=HEARTBEAT_INTERVAL_SECONDS,
+        consumer_auto_offset_reset="earliest",
+        topic_replication_factor=1,
+        topic_partitions=1,
+        topic_disable_leader=True,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    # Before any topic is declared (declaring one builds the transport): Faust's own
+    # transport hard-codes a 1500 ms consumer fetch wait.
+    app.transport = FetchWaitTransport(
+        app.conf.broker_consumer, app, fetch_max_wait_ms=settings.consumer_fetch_wait_ms
+    )
+    topics = declare_topics(app, Topics.for_prefix(settings.topic_prefix))
+    tables = declare_tables(app)
+    metrics = WorkerMetrics(registry)
+    updater = TopListUpdater(
+        tables, topics.top, aliases if aliases is not None else AliasTable.load(), metrics
+    )
+    agents = register_agents(app, topics, updater)
+    readiness = WorkerReadiness(
+        app, {topics.ranks.get_topic_name(), topics.prices.get_topic_name()}
+    )
+    return StreamWorker(
+        app=app,
+        topics=topics,
+        tables=tables,
+        agents=agents,
+        updater=updater,
+        metrics=metrics,
+        readiness=readiness,
+    )

@@ -1,0 +1,66 @@
+"""The worker process: start-up failures exit 1 with one line; the ops server runs as a service."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+
+import httpx
+import pytest
+
+from topcoins.ops import OpsServer
+from topcoins.settings import Settings
+from topcoins.streams import main
+from topcoins.streams.main import OpsService, run_worker
+
+
+@pytest.fixture
+def restore_logging():
+    """``run_worker`` configures process-wide logging; put pytest's back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    names = ("aiokafka", "httpx", "httpcore")
+    levels = {name: logging.getLogger(name).level for name in names}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, old in levels.items():
+        logging.getLogger(name).setLevel(old)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_unreachable_broker_exits_1_with_a_one_line_reason(monkeypatch, capsys):
+    monkeypatch.setattr(main, "BROKER_WAIT_SECONDS", 0.5)
+    settings = Settings(kafka_bootstrap_servers=f"127.0.0.1:{free_port()}")
+
+    assert run_worker(settings) == 1
+
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    failure = [line for line in lines if line["logger"] == "topcoins.streams.main"]
+    failure = [line for line in failure if line["level"] == "error"]
+    assert len(failure) == 1
+    assert failure[0]["msg"].startswith("stream worker cannot start: no Kafka broker answered")
+    assert failure[0]["component"] == "stream-worker"
+
+
+async def test_ops_service_serves_while_running():
+    port = free_port()
+    service = OpsService(OpsServer("127.0.0.1", port, lambda: True))
+
+    await service.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            assert (await client.get("/readyz")).json() == {"status": "ready"}
+    finally:
+        await service.stop()
+
+    with pytest.raises(httpx.ConnectError):
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            await client.get("/healthz")

@@ -136,7 +136,13 @@ class SnapshotPublisher:
                 f"{str(exc)[:200]}",
                 provider=key.decode(errors="replace"),
             ) from exc
+        # The message timestamp is the fetch time, so "as of" lookups (offsets_for_times)
+        # find the snapshot that was current at a given moment.
         await self._producer.send_and_wait(
-            topic, value=value, key=key, headers=headers_for(self.component, record)
+            topic,
+            value=value,
+            key=key,
+            headers=headers_for(self.component, record),
+            timestamp_ms=int(record.fetched_at.timestamp() * 1000),
         )
         return len(value)

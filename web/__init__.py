@@ -1,0 +1,59 @@
+"""The web service: the top list over HTTP as JSON or CSV, read from the top topic.
+
+``create_app(settings)`` builds the Starlette app; ``run_web(settings)`` serves it.
+
+``GET /?limit=N&format=json|csv``
+    The top N assets by 24h total volume. ``limit``: 1 to ``RANKING_DEPTH``, default
+    ``min(200, RANKING_DEPTH)``. ``format`` defaults to what ``Accept`` prefers (CSV only
+    when ``text/csv`` ranks above ``application/json``). Unknown or repeated parameters,
+    and bad values, are 400 ``{"error": ..., "detail": ...}``; 503 with ``Retry-After``
+    until the first complete generation has arrived. Answers carry a strong ``ETag``
+    (hash of the body) and honour ``If-None-Match`` with 304.
+
+    JSON: ``{"data": [{"rank", "symbol", "name", "price_usd", "cmc_id",
+    "volume_24h_usd"}, ...], "meta": {"ranking_updated_at", "prices_updated_at",
+    "total_ranked", "provider_total", "count", "limit"}}``. CSV: ``Rank,Symbol,Price USD``
+    with CRLF line ends and RFC 4180 quoting. An unknown price is ``null`` / an empty
+    field, never 0. Numbers are the shortest text that reads back as the same double,
+    positional (no exponent) and always with a decimal point; timestamps are
+    ``2024-05-01T12:00:00.000Z``.
+
+``GET /healthz``, ``/readyz``, ``/version``, ``/metrics``, ``/diagnostics``
+    Liveness; readiness (a view has arrived and the Kafka consumer runs); version, git
+    commit and build time; Prometheus metrics; every ranked asset with its match rule.
+"""
+
+from topcoins.web.app import create_app
+from topcoins.web.errors import (
+    IncompleteGeneration,
+    InvalidMessage,
+    InvalidParameter,
+    NoDataYet,
+    ReplicaError,
+    RequestError,
+    WebError,
+)
+from topcoins.web.main import run_web
+from topcoins.web.replica import Replica, ReplicaStats, StaticReplica, TopListReplica
+from topcoins.web.version import BuildInfo
+from topcoins.web.view import TopListBuilder, TopListEntry, TopListView
+
+__all__ = [
+    "BuildInfo",
+    "IncompleteGeneration",
+    "InvalidMessage",
+    "InvalidParameter",
+    "NoDataYet",
+    "Replica",
+    "ReplicaError",
+    "ReplicaStats",
+    "RequestError",
+    "StaticReplica",
+    "TopListBuilder",
+    "TopListEntry",
+    "TopListReplica",
+    "TopListView",
+    "WebError",
+    "create_app",
+    "run_web",
+]

@@ -1,0 +1,45 @@
+"""Web test fixtures: the sample view and one client factory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.web.factories import BUILD, SAMPLE_ROWS, TestClient, view_of
+from topcoins.settings import Settings
+from topcoins.web.app import create_app
+from topcoins.web.replica import Replica, StaticReplica
+from topcoins.web.view import TopListView
+
+
+@pytest.fixture
+def sample_view() -> TopListView:
+    """The five-asset sample generation."""
+    return view_of(SAMPLE_ROWS)
+
+
+ClientFactory = Callable[..., TestClient]
+
+
+@pytest.fixture
+def make_client() -> Iterator[ClientFactory]:
+    """``make_client(view_or_replica=None, settings=None)``: a TestClient with lifespan run."""
+    clients: list[TestClient] = []
+
+    def factory(
+        source: TopListView | Replica | None = None,
+        settings: Settings | None = None,
+        **client_args: Any,
+    ) -> TestClient:
+        replica = source if not isinstance(source, TopListView | None) else StaticReplica(source)
+        app = create_app(settings or Settings(), replica, build=BUILD)
+        client = TestClient(app, **client_args)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield factory
+    for client in clients:
+        client.__exit__(None, None, None)

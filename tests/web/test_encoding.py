@@ -1,0 +1,175 @@
+"""Bytes of the JSON and CSV bodies, number and time formatting, diagnostics."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from tests.web.factories import SAMPLE_ROWS, coin, view_of
+from topcoins.web.encoding import (
+    CSV_HEADER,
+    csv_body,
+    csv_lines,
+    csv_row,
+    diagnostics_body,
+    format_number,
+    iso_utc,
+    json_body,
+    json_item,
+)
+from topcoins.web.view import TopListEntry, TopListView
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (67012.34, "67012.34"),
+        (1.0, "1.0"),
+        (100.0, "100.0"),
+        (0.1, "0.1"),
+        (0.00001234, "0.00001234"),
+        (1.5e-10, "0.00000000015"),
+        (1e16, "10000000000000000.0"),
+        (1.2345e21, "1234500000000000000000.0"),
+        (333333333.3333333, "333333333.3333333"),
+        (-2.5, "-2.5"),
+    ],
+)
+def test_numbers_are_shortest_round_trip_and_positional(value: float, text: str) -> None:
+    assert format_number(value) == text
+    assert float(text) == value
+    assert "e" not in text.lower()
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_non_finite_numbers_are_refused(value: float) -> None:
+    with pytest.raises(ValueError, match="no JSON or CSV number form"):
+        format_number(value)
+
+
+def test_timestamps_are_utc_with_milliseconds_and_z() -> None:
+    moment = datetime(2024, 5, 1, 14, 0, 0, 123456, tzinfo=timezone(timedelta(hours=2)))
+    assert iso_utc(moment) == "2024-05-01T12:00:00.123Z"
+    assert iso_utc(datetime(2024, 5, 1, tzinfo=UTC)) == "2024-05-01T00:00:00.000Z"
+    assert iso_utc(None) is None
+
+
+def test_json_item_exact_bytes() -> None:
+    entry = TopListEntry(3, "WIF", 'dogwifhat, "the hat" ✓', None, None, 12.5, "unmatched")
+    assert (
+        json_item(entry)
+        == (
+            '{"rank":3,"symbol":"WIF","name":"dogwifhat, \\"the hat\\" ✓","price_usd":null,'
+            '"cmc_id":null,"volume_24h_usd":12.5}'
+        ).encode()
+    )
+
+
+def test_json_body_is_valid_json_with_exact_values(sample_view: TopListView) -> None:
+    items = [json_item(entry) for entry in sample_view.entries]
+    body = json.loads(json_body(sample_view, items, 2))
+    assert body == {
+        "data": [
+            {
+                "rank": 1,
+                "symbol": "BTC",
+                "name": "Bitcoin",
+                "price_usd": 67012.34,
+                "cmc_id": 1,
+                "volume_24h_usd": 35210000000.5,
+            },
+            {
+                "rank": 2,
+                "symbol": "ETH",
+                "name": "Ethereum",
+                "price_usd": 3120.5,
+                "cmc_id": 1027,
+                "volume_24h_usd": 15900000000.0,
+            },
+        ],
+        "meta": {
+            "ranking_updated_at": "2024-05-01T12:00:00.000Z",
+            "prices_updated_at": "2024-05-01T11:59:17.500Z",
+            "total_ranked": 5,
+            "provider_total": 5012,
+            "count": 2,
+            "limit": 2,
+        },
+    }
+
+
+def test_json_body_count_is_capped_by_the_view(sample_view: TopListView) -> None:
+    items = [json_item(entry) for entry in sample_view.entries]
+    body = json.loads(json_body(sample_view, items, 100))
+    assert body["meta"]["count"] == 5 and body["meta"]["limit"] == 100
+    assert [item["rank"] for item in body["data"]] == [1, 2, 3, 4, 5]
+
+
+def test_json_keeps_a_tiny_price_exact() -> None:
+    view = view_of([coin("PEPE", "Pepe", 24478, 0.00001234)])
+    body = json_body(view, [json_item(view.entries[0])], 1)
+    assert b'"price_usd":0.00001234' in body
+    assert json.loads(body)["data"][0]["price_usd"] == 0.00001234
+
+
+def test_csv_rows_quote_commas_and_quotes() -> None:
+    entry = TopListEntry(4, 'A,"B"', "x", None, None, None, "unmatched")
+    assert csv_row(entry) == b'4,"A,""B""",\r\n'
+    assert list(csv.reader(io.StringIO(csv_row(entry).decode()))) == [["4", 'A,"B"', ""]]
+
+
+def test_csv_lines_quote_like_rfc_4180() -> None:
+    data = csv_lines([("a", "b,c", 'say "hi"', "line\nbreak", "")])
+    assert data == b'a,"b,c","say ""hi""","line\nbreak",\r\n'
+
+
+def test_csv_body_exact(sample_view: TopListView) -> None:
+    rows = [csv_row(entry) for entry in sample_view.entries]
+    assert CSV_HEADER == b"Rank,Symbol,Price USD\r\n"
+    assert csv_body(rows, 5) == (
+        b"Rank,Symbol,Price USD\r\n"
+        b"1,BTC,67012.34\r\n"
+        b"2,ETH,3120.5\r\n"
+        b"3,USDT,1.0002\r\n"
+        b"4,WIF,\r\n"
+        b"5,PEPE,0.00001234\r\n"
+    )
+    assert csv_body(rows, 1) == b"Rank,Symbol,Price USD\r\n1,BTC,67012.34\r\n"
+
+
+def test_diagnostics_lists_every_asset_and_counts_rules(sample_view: TopListView) -> None:
+    body = diagnostics_body(sample_view)
+    assert b'"price_usd":0.00001234' in body
+    report = json.loads(body)
+    assert report["data"][0] == {
+        "rank": 1,
+        "symbol": "BTC",
+        "name": "Bitcoin",
+        "cmc_id": 1,
+        "match_rule": "alias",
+        "price_usd": 67012.34,
+    }
+    assert [item["symbol"] for item in report["data"]] == ["BTC", "ETH", "USDT", "WIF", "PEPE"]
+    assert report["match_rules"] == {"symbol": 3, "alias": 1, "unmatched": 1}
+    assert list(report["match_rules"]) == ["symbol", "alias", "unmatched"]
+    assert report["meta"] == {
+        "generation": 1,
+        "ranking_updated_at": "2024-05-01T12:00:00.000Z",
+        "prices_updated_at": "2024-05-01T11:59:17.500Z",
+        "ranking_snapshot_id": "rank-0001",
+        "pricing_snapshot_id": "price-0001",
+        "total_ranked": len(SAMPLE_ROWS),
+        "unmatched": 1,
+        "without_price": 1,
+    }
+
+
+def test_diagnostics_of_an_empty_view_is_valid_json() -> None:
+    report = json.loads(diagnostics_body(view_of([])))
+    assert report["data"] == [] and report["match_rules"] == {}
+    assert report["meta"]["total_ranked"] == 0

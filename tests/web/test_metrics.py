@@ -1,0 +1,105 @@
+"""GET /metrics: request counts, replica figures, build info."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.web.conftest import ClientFactory
+from tests.web.factories import BUILD
+from topcoins.web.metrics import RequestCounter, WebMetrics
+from topcoins.web.replica import StaticReplica
+from topcoins.web.view import TopListView
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_requests_are_counted_by_route_and_status(
+    make_client: ClientFactory, sample_view: TopListView
+) -> None:
+    client = make_client(sample_view)
+    client.get("/")
+    etag = client.get("/").headers["etag"]
+    client.get("/", headers={"If-None-Match": etag})
+    client.get("/?limit=0")
+    client.post("/")
+    client.get("/nowhere")
+    client.get("/healthz")
+    response = client.get("/metrics")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=")
+    got = samples(response.text)
+
+    def requests(route: str, status: str) -> float:
+        return got[("topcoins_web_requests_total", (("route", route), ("status", status)))]
+
+    assert requests("/", "200") == 2
+    assert requests("/", "304") == 1
+    assert requests("/", "400") == 1
+    assert requests("/", "405") == 1
+    assert requests("unmatched", "404") == 1
+    assert requests("/healthz", "200") == 1
+
+
+def test_replica_figures(sample_view: TopListView) -> None:
+    replica = StaticReplica(sample_view)
+    replica.stats.skipped_messages = 3
+    replica.stats.incomplete_generations = 2
+    replica.stats.messages_applied = 40
+    replica.stats.lag = 7
+    got = samples(WebMetrics(replica, BUILD).render().decode())
+
+    assert got[("topcoins_web_generations_total", ())] == 1
+    assert got[("topcoins_web_skipped_messages_total", ())] == 3
+    assert got[("topcoins_web_incomplete_generations_total", ())] == 2
+    assert got[("topcoins_web_messages_applied_total", ())] == 40
+    assert got[("topcoins_web_replica_lag_messages", ())] == 7
+    assert got[("topcoins_web_replica_running", ())] == 1
+    assert got[("topcoins_web_ranked_assets", ())] == 5
+    assert got[("topcoins_web_unmatched_assets", ())] == 1
+    assert got[("topcoins_web_ranking_updated_timestamp_seconds", ())] == (
+        sample_view.ranking_updated_at.timestamp()
+    )
+    assert got[("topcoins_web_prices_updated_timestamp_seconds", ())] == 1714564757.5
+    assert got[("topcoins_web_last_generation_timestamp_seconds", ())] > 1.7e9
+    labels = (
+        ("build_time", BUILD.build_time),
+        ("git_commit", BUILD.git_commit),
+        ("version", "1.2.3"),
+    )
+    assert got[("topcoins_web_build_info", labels)] == 1
+    assert any(name.startswith("process_") for name, _ in got)
+
+
+def test_figures_that_are_unknown_are_absent_not_zero() -> None:
+    got = samples(WebMetrics(StaticReplica(running=False), BUILD).render().decode())
+    assert got[("topcoins_web_replica_running", ())] == 0
+    for name in (
+        "topcoins_web_replica_lag_messages",
+        "topcoins_web_last_generation_timestamp_seconds",
+        "topcoins_web_ranking_updated_timestamp_seconds",
+        "topcoins_web_ranked_assets",
+    ):
+        assert (name, ()) not in got
+
+
+def test_each_app_has_its_own_registry(sample_view: TopListView) -> None:
+    first = WebMetrics(StaticReplica(sample_view), BUILD)
+    second = WebMetrics(StaticReplica(sample_view), BUILD)
+    first.requests.inc("/", 200)
+    assert b'route="/"' in first.render()
+    assert b'route="/"' not in second.render()
+
+
+def test_request_counter() -> None:
+    counter = RequestCounter()
+    counter.inc("/", 200)
+    counter.inc("/", 200)
+    counter.inc("/readyz", 503)
+    assert counter.counts == {("/", 200): 2, ("/readyz", 503): 1}

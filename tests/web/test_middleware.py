@@ -1,0 +1,91 @@
+"""The GET / fast path answers exactly like the routed endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.web.factories import BUILD
+from topcoins.settings import Settings
+from topcoins.web.app import create_app
+from topcoins.web.middleware import TopListFastPath
+from topcoins.web.replica import StaticReplica
+from topcoins.web.view import TopListView
+
+
+async def call(app: Any, method: str, path: str, query: bytes, headers: list[Any]) -> list[Any]:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": query,
+        "headers": [(b"host", b"testserver"), *headers],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+        "state": {},
+    }
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+def fast_path_of(app: Any) -> TopListFastPath:
+    layer = app.middleware_stack or app.build_middleware_stack()
+    app.middleware_stack = layer
+    while not isinstance(layer, TopListFastPath):
+        layer = layer.app
+    return layer
+
+
+@pytest.mark.parametrize(
+    ("method", "query", "headers"),
+    [
+        ("GET", b"", []),
+        ("GET", b"limit=2&format=csv", []),
+        ("GET", b"limit=3", [(b"accept", b"text/csv")]),
+        ("HEAD", b"limit=1", []),
+        ("GET", b"limit=0", []),
+        ("GET", b"format=xml", []),
+        ("GET", b"bogus=1", []),
+    ],
+)
+async def test_fast_path_and_routed_endpoint_agree(
+    sample_view: TopListView, method: str, query: bytes, headers: list[Any]
+) -> None:
+    app = create_app(Settings(), StaticReplica(sample_view), build=BUILD)
+    fast = await call(app, method, "/", query, headers)
+    routed = await call(fast_path_of(app).app, method, "/", query, headers)
+    assert fast == routed
+
+
+async def test_fast_path_serves_before_routing(sample_view: TopListView) -> None:
+    app = create_app(Settings(), StaticReplica(sample_view), build=BUILD)
+    fast_path = fast_path_of(app)
+
+    async def must_not_run(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("the routed stack should not see a successful GET /")
+
+    fast_path.app = must_not_run
+    sent = await call(app, "GET", "/", b"limit=1", [])
+    assert sent[0]["status"] == 200
+
+
+async def test_errors_and_other_paths_go_down_the_stack(sample_view: TopListView) -> None:
+    app = create_app(Settings(), StaticReplica(), build=BUILD)
+    sent = await call(app, "GET", "/", b"", [])
+    assert sent[0]["status"] == 503
+    sent = await call(app, "GET", "/healthz", b"", [])
+    assert sent[0]["status"] == 200

@@ -1,0 +1,381 @@
+"""The HTTP API through Starlette's TestClient against an in-memory view."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from tests.web.conftest import ClientFactory
+from tests.web.factories import BUILD, SAMPLE_ROWS, coin, view_of
+from topcoins.settings import Settings
+from topcoins.web.replica import StaticReplica
+from topcoins.web.view import TopListView
+
+EXPECTED_JSON = {
+    "data": [
+        {
+            "rank": 1,
+            "symbol": "BTC",
+            "name": "Bitcoin",
+            "price_usd": 67012.34,
+            "cmc_id": 1,
+            "volume_24h_usd": 35210000000.5,
+        },
+        {
+            "rank": 2,
+            "symbol": "ETH",
+            "name": "Ethereum",
+            "price_usd": 3120.5,
+            "cmc_id": 1027,
+            "volume_24h_usd": 15900000000.0,
+        },
+        {
+            "rank": 3,
+            "symbol": "USDT",
+            "name": "Tether",
+            "price_usd": 1.0002,
+            "cmc_id": 825,
+            "volume_24h_usd": 48000000000.0,
+        },
+        {
+            "rank": 4,
+            "symbol": "WIF",
+            "name": 'dogwifhat, "the hat"',
+            "price_usd": None,
+            "cmc_id": None,
+            "volume_24h_usd": None,
+        },
+        {
+            "rank": 5,
+            "symbol": "PEPE",
+            "name": "Pepe",
+            "price_usd": 0.00001234,
+            "cmc_id": 24478,
+            "volume_24h_usd": 820000000.25,
+        },
+    ],
+    "meta": {
+        "ranking_updated_at": "2024-05-01T12:00:00.000Z",
+        "prices_updated_at": "2024-05-01T11:59:17.500Z",
+        "total_ranked": 5,
+        "provider_total": 5012,
+        "count": 5,
+        "limit": 200,
+    },
+}
+
+EXPECTED_CSV = (
+    "Rank,Symbol,Price USD\r\n"
+    "1,BTC,67012.34\r\n"
+    "2,ETH,3120.5\r\n"
+    "3,USDT,1.0002\r\n"
+    "4,WIF,\r\n"
+    "5,PEPE,0.00001234\r\n"
+)
+
+
+def test_json_by_default(make_client: ClientFactory, sample_view: TopListView) -> None:
+    response = make_client(sample_view).get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["vary"] == "Accept"
+    assert response.json() == EXPECTED_JSON
+    assert b'"price_usd":0.00001234' in response.content  # positional, never 1.234e-05
+
+
+def test_json_limit(make_client: ClientFactory, sample_view: TopListView) -> None:
+    body = make_client(sample_view).get("/?limit=2&format=json").json()
+    assert body["data"] == EXPECTED_JSON["data"][:2]
+    assert body["meta"] == {**EXPECTED_JSON["meta"], "count": 2, "limit": 2}
+
+
+def test_csv_by_format(make_client: ClientFactory, sample_view: TopListView) -> None:
+    response = make_client(sample_view).get("/?format=csv")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    assert response.text == EXPECTED_CSV
+    assert response.headers["content-length"] == str(len(EXPECTED_CSV))
+
+
+def test_csv_limit(make_client: ClientFactory, sample_view: TopListView) -> None:
+    response = make_client(sample_view).get("/", params={"limit": 1, "format": "csv"})
+    assert response.text == "Rank,Symbol,Price USD\r\n1,BTC,67012.34\r\n"
+
+
+@pytest.mark.parametrize(
+    ("accept", "media_type"),
+    [
+        ("text/csv", "text/csv; charset=utf-8"),
+        ("text/csv;q=0.9, application/json;q=0.1", "text/csv; charset=utf-8"),
+        ("application/json", "application/json"),
+        ("*/*", "application/json"),
+        ("text/html", "application/json"),
+    ],
+)
+def test_accept_negotiation_without_format(
+    make_client: ClientFactory, sample_view: TopListView, accept: str, media_type: str
+) -> None:
+    response = make_client(sample_view).get("/?limit=3", headers={"Accept": accept})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == media_type
+
+
+def test_format_parameter_beats_accept(
+    make_client: ClientFactory, sample_view: TopListView
+) -> None:
+    response = make_client(sample_view).get("/?format=json", headers={"Accept": "text/csv"})
+    assert response.headers["content-type"] == "application/json"
+
+
+def test_csv_quotes_symbols_with_commas_and_quotes(make_client: ClientFactory) -> None:
+    view = view_of([coin("A,B", "Comma", 7, 2.5), coin('Q"T', "Quote", None, None)])
+    response = make_client(view).get("/?format=csv")
+    assert response.text == 'Rank,Symbol,Price USD\r\n1,"A,B",2.5\r\n2,"Q""T",\r\n'
+    assert list(csv.reader(io.StringIO(response.text, newline=""))) == [
+        ["Rank", "Symbol", "Price USD"],
+        ["1", "A,B", "2.5"],
+        ["2", 'Q"T', ""],
+    ]
+
+
+def test_null_price_stays_in_place(make_client: ClientFactory, sample_view: TopListView) -> None:
+    client = make_client(sample_view)
+    data = client.get("/").json()["data"]
+    assert [item["price_usd"] is None for item in data] == [False, False, False, True, False]
+    rows = list(csv.reader(io.StringIO(client.get("/?format=csv").text, newline="")))
+    assert rows[4] == ["4", "WIF", ""]
+
+
+@pytest.mark.parametrize(
+    ("query", "code", "detail"),
+    [
+        ("limit=0", "invalid_limit", "limit must be an integer from 1 to 200, got '0'"),
+        ("limit=-3", "invalid_limit", "limit must be an integer from 1 to 200, got '-3'"),
+        ("limit=201", "invalid_limit", "limit must be an integer from 1 to 200, got '201'"),
+        ("limit=ten", "invalid_limit", "limit must be an integer from 1 to 200, got 'ten'"),
+        ("limit=2.0", "invalid_limit", "limit must be an integer from 1 to 200, got '2.0'"),
+        ("limit=", "invalid_limit", "limit must be an integer from 1 to 200, got ''"),
+        (
+            "limit=1&limit=2",
+            "invalid_limit",
+            "limit was given 2 times; give it once (limit must be an integer from 1 to 200)",
+        ),
+        ("format=xml", "invalid_format", "format must be 'json' or 'csv', got 'xml'"),
+        (
+            "format=csv&format=csv",
+            "invalid_format",
+            "format was given 2 times; give it once (json or csv)",
+        ),
+        (
+            "size=3",
+            "unknown_parameter",
+            "unknown query parameter 'size'; allowed: limit (1 to 200) and format (json or csv)",
+        ),
+    ],
+)
+def test_bad_parameters_are_400_json(
+    make_client: ClientFactory, sample_view: TopListView, query: str, code: str, detail: str
+) -> None:
+    response = make_client(sample_view).get(f"/?{query}")
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"error": code, "detail": detail}
+
+
+def test_bad_parameters_are_400_even_before_data(make_client: ClientFactory) -> None:
+    response = make_client(None).get("/?limit=0")
+    assert response.status_code == 400
+
+
+def test_limit_range_follows_the_ranking_depth(
+    make_client: ClientFactory, sample_view: TopListView
+) -> None:
+    client = make_client(sample_view, Settings(ranking_depth=3))
+    assert client.get("/").json()["meta"] == {**EXPECTED_JSON["meta"], "count": 3, "limit": 3}
+    response = client.get("/?limit=4")
+    assert response.status_code == 400
+    assert response.json()["detail"] == "limit must be an integer from 1 to 3, got '4'"
+
+
+def test_503_with_retry_after_before_any_data(make_client: ClientFactory) -> None:
+    client = make_client(None)
+    for path in ("/", "/?format=csv", "/diagnostics"):
+        response = client.get(path)
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "5"
+        assert response.json() == {
+            "error": "no_data_yet",
+            "detail": "no top list has been received from Kafka yet; retry in 5 seconds",
+        }
+
+
+def test_new_view_is_served_as_soon_as_published(
+    make_client: ClientFactory, sample_view: TopListView
+) -> None:
+    replica = StaticReplica()
+    client = make_client(replica)
+    assert client.get("/").status_code == 503
+    replica.publish(sample_view)
+    assert client.get("/?limit=1").json()["data"][0]["symbol"] == "BTC"
+    replica.publish(view_of([coin("SOL", "Solana", 5426, 150.0)]))
+    assert client.get("/?limit=1").json()["data"][0]["symbol"] == "SOL"
+
+
+def test_etag_and_304(make_client: ClientFactory, sample_view: TopListView) -> None:
+    replica = StaticReplica(sample_view)
+    client = make_client(replica)
+    first = client.get("/?limit=2")
+    etag = first.headers["etag"]
+
+    again = client.get("/?limit=2", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["etag"] == etag
+    assert client.get("/?limit=2", headers={"If-None-Match": f'"x", W/{etag}'}).status_code == 304
+    assert client.get("/?limit=3", headers={"If-None-Match": etag}).status_code == 200
+    assert client.get("/?limit=2&format=csv", headers={"If-None-Match": etag}).status_code == 200
+
+    replica.publish(view_of([*SAMPLE_ROWS[:1], coin("ETH", "Ethereum", 1027, 9.0)]))
+    changed = client.get("/?limit=2", headers={"If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed.headers["etag"] != etag
+
+
+def test_head_sends_headers_only(make_client: ClientFactory, sample_view: TopListView) -> None:
+    client = make_client(sample_view)
+    full = client.get("/?format=csv")
+    head = client.head("/?format=csv")
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-length"] == full.headers["content-length"]
+    assert head.headers["etag"] == full.headers["etag"]
+
+
+def test_unknown_path_is_404_json(make_client: ClientFactory, sample_view: TopListView) -> None:
+    response = make_client(sample_view).get("/coins")
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": "not_found",
+        "detail": "there is no resource at /coins; try GET /?limit=10",
+    }
+
+
+@pytest.mark.parametrize("path", ["/", "/healthz", "/metrics"])
+def test_wrong_method_is_405_json(
+    make_client: ClientFactory, sample_view: TopListView, path: str
+) -> None:
+    response = make_client(sample_view).post(path)
+    assert response.status_code == 405
+    body = response.json()
+    assert body["error"] == "method_not_allowed"
+    assert body["detail"].startswith(f"POST is not allowed on {path}; allowed: ")
+    assert set(response.headers["allow"].split(", ")) == {"GET", "HEAD"}
+
+
+def test_unexpected_failure_is_a_json_500_without_traceback(
+    make_client: ClientFactory, sample_view: TopListView
+) -> None:
+    class Broken(StaticReplica):
+        @property
+        def view(self) -> TopListView:
+            raise RuntimeError("secret internals")
+
+    client = make_client(Broken(sample_view), raise_server_exceptions=False)
+    response = client.get("/")
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": "internal_error",
+        "detail": "the server failed to answer this request; it has been logged",
+    }
+    assert "secret" not in response.text
+
+
+def test_healthz(make_client: ClientFactory) -> None:
+    response = make_client(None).get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_readyz_ready(make_client: ClientFactory, sample_view: TopListView) -> None:
+    response = make_client(sample_view).get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ready",
+        "generation": 1,
+        "total_ranked": 5,
+        "ranking_updated_at": "2024-05-01T12:00:00.000Z",
+    }
+
+
+@pytest.mark.parametrize(
+    ("has_view", "running", "detail"),
+    [
+        (
+            False,
+            True,
+            "no top list has been received from Kafka yet; retry in 5 seconds",
+        ),
+        (
+            True,
+            False,
+            "the Kafka consumer is not running (connecting or reconnecting); retry in 5 seconds",
+        ),
+        (
+            False,
+            False,
+            "no top list has been received from Kafka yet; the Kafka consumer is not running "
+            "(connecting or reconnecting); retry in 5 seconds",
+        ),
+    ],
+)
+def test_readyz_not_ready(
+    make_client: ClientFactory,
+    sample_view: TopListView,
+    has_view: bool,
+    running: bool,
+    detail: str,
+) -> None:
+    replica = StaticReplica(sample_view if has_view else None, running=running)
+    response = make_client(replica).get("/readyz")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert response.json() == {"error": "not_ready", "detail": detail}
+
+
+def test_version(make_client: ClientFactory) -> None:
+    response = make_client(None).get("/version")
+    assert response.status_code == 200
+    assert response.json() == {
+        "version": BUILD.version,
+        "git_commit": BUILD.git_commit,
+        "build_time": BUILD.build_time,
+    }
+
+
+def test_diagnostics(make_client: ClientFactory, sample_view: TopListView) -> None:
+    response = make_client(sample_view).get("/diagnostics")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert [
+        (d["rank"], d["symbol"], d["cmc_id"], d["match_rule"], d["price_usd"]) for d in body["data"]
+    ] == [
+        (1, "BTC", 1, "alias", 67012.34),
+        (2, "ETH", 1027, "symbol", 3120.5),
+        (3, "USDT", 825, "symbol", 1.0002),
+        (4, "WIF", None, "unmatched", None),
+        (5, "PEPE", 24478, "symbol", 0.00001234),
+    ]
+    assert body["match_rules"] == {"symbol": 3, "alias": 1, "unmatched": 1}
+    assert body["meta"]["unmatched"] == 1
+
+
+def test_non_ascii_names_are_utf8(make_client: ClientFactory) -> None:
+    view = view_of([coin("ÆON", "Æon “coin”", 9, 1.5)])
+    response = make_client(view).get("/")
+    assert response.json()["data"][0]["name"] == "Æon “coin”"
+    assert "Æon “coin”".encode() in response.content
+    assert json.loads(response.content.decode("utf-8"))["data"][0]["symbol"] == "ÆON"

@@ -1,0 +1,165 @@
+"""How a view becomes bytes: the JSON and CSV bodies of ``GET /`` and the diagnostics.
+
+Numbers (``price_usd``, ``volume_24h_usd``) are written with the shortest digits that
+read back as the same float (Python's ``repr``), in positional notation and always with
+a decimal point: ``0.00001234`` rather than ``1.234e-05``, ``67000.0`` rather than
+``67000``. JSON and CSV use the same text, so both round-trip to the stored double.
+Timestamps are ISO 8601 UTC with milliseconds and a ``Z``: ``2024-05-01T12:00:00.000Z``.
+
+The diagnostics body uses the same number text.
+
+Bodies are assembled from per-entry fragments, so the answer for any ``limit`` is one
+``join`` over the first ``limit`` fragments of the view.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from topcoins.web.view import TopListEntry, TopListView
+
+__all__ = [
+    "CSV_HEADER",
+    "csv_body",
+    "csv_lines",
+    "csv_row",
+    "diagnostics_body",
+    "diagnostics_item",
+    "diagnostics_summary",
+    "format_number",
+    "iso_utc",
+    "json_body",
+    "json_item",
+]
+
+CSV_COLUMNS = ("Rank", "Symbol", "Price USD")
+
+
+def format_number(value: float) -> str:
+    """Shortest round-trip decimal text of ``value``, positional, with a decimal point."""
+    if not math.isfinite(value):
+        raise ValueError(f"{value!r} has no JSON or CSV number form")
+    text = repr(float(value))
+    if "e" in text:
+        text = format(Decimal(text), "f")
+    if "." not in text:
+        text += ".0"
+    return text
+
+
+def iso_utc(moment: datetime | None) -> str | None:
+    """``2024-05-01T12:00:00.000Z`` (UTC, milliseconds), or None."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _json_str(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _json_number(value: float | None) -> str:
+    return "null" if value is None else format_number(value)
+
+
+def json_item(entry: TopListEntry) -> bytes:
+    """One element of ``data``: rank, symbol, name, price_usd, cmc_id, volume_24h_usd."""
+    return (
+        f'{{"rank":{entry.rank},"symbol":{_json_str(entry.symbol)},'
+        f'"name":{_json_str(entry.name)},"price_usd":{_json_number(entry.price_usd)},'
+        f'"cmc_id":{"null" if entry.cmc_id is None else entry.cmc_id},'
+        f'"volume_24h_usd":{_json_number(entry.volume_24h_usd)}}}'
+    ).encode()
+
+
+def json_body(view: TopListView, items: Sequence[bytes], limit: int) -> bytes:
+    """``{"data": [first limit items], "meta": {...}}`` as compact UTF-8 JSON."""
+    data = items[:limit]
+    meta = {
+        "ranking_updated_at": iso_utc(view.ranking_updated_at),
+        "prices_updated_at": iso_utc(view.prices_updated_at),
+        "total_ranked": view.total_ranked,
+        "provider_total": view.provider_total,
+        "count": len(data),
+        "limit": limit,
+    }
+    return b"".join(
+        (
+            b'{"data":[',
+            b",".join(data),
+            b'],"meta":',
+            json.dumps(meta, separators=(",", ":")).encode("utf-8"),
+            b"}",
+        )
+    )
+
+
+def csv_lines(rows: Iterable[Sequence[str]]) -> bytes:
+    """RFC 4180 CSV (minimal quoting, CRLF line ends) of ``rows``, UTF-8 encoded."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+CSV_HEADER = csv_lines([CSV_COLUMNS])
+
+
+def csv_row(entry: TopListEntry) -> bytes:
+    """One CSV line: rank, symbol, price (empty when unknown)."""
+    price = "" if entry.price_usd is None else format_number(entry.price_usd)
+    return csv_lines([(str(entry.rank), entry.symbol, price)])
+
+
+def csv_body(rows: Sequence[bytes], limit: int) -> bytes:
+    """The header line, then the first ``limit`` rows."""
+    return CSV_HEADER + b"".join(rows[:limit])
+
+
+def diagnostics_item(entry: TopListEntry) -> bytes:
+    """One element of the diagnostics ``data``: how this asset was matched."""
+    return (
+        f'{{"rank":{entry.rank},"symbol":{_json_str(entry.symbol)},'
+        f'"name":{_json_str(entry.name)},'
+        f'"cmc_id":{"null" if entry.cmc_id is None else entry.cmc_id},'
+        f'"match_rule":{_json_str(entry.match_rule)},'
+        f'"price_usd":{_json_number(entry.price_usd)}}}'
+    ).encode()
+
+
+def diagnostics_body(view: TopListView) -> bytes:
+    """``{"data": [every asset], "match_rules": {rule: count}, "meta": {...}}``."""
+    summary = json.dumps(diagnostics_summary(view), ensure_ascii=False, separators=(",", ":"))
+    return b"".join(
+        (
+            b'{"data":[',
+            b",".join(diagnostics_item(entry) for entry in view.entries),
+            b"],",
+            summary[1:].encode(),  # the summary object's members follow "data"
+        )
+    )
+
+
+def diagnostics_summary(view: TopListView) -> dict[str, Any]:
+    """Counts per match rule (most frequent first) and where the view came from."""
+    rules = Counter(entry.match_rule for entry in view.entries)
+    return {
+        "match_rules": dict(sorted(rules.items(), key=lambda item: (-item[1], item[0]))),
+        "meta": {
+            "generation": view.generation,
+            "ranking_updated_at": iso_utc(view.ranking_updated_at),
+            "prices_updated_at": iso_utc(view.prices_updated_at),
+            "ranking_snapshot_id": view.ranking_snapshot_id,
+            "pricing_snapshot_id": view.pricing_snapshot_id,
+            "total_ranked": view.total_ranked,
+            "unmatched": view.unmatched,
+            "without_price": sum(1 for entry in view.entries if entry.price_usd is None),
+        },
+    }

@@ -1,0 +1,145 @@
+"""The web component's exceptions and the handlers that turn them into JSON answers.
+
+Every exception derives from ``WebError``::
+
+    WebError
+    ├── RequestError             a request we answer with a JSON error (status, code, detail)
+    │   ├── InvalidParameter     400: a query parameter is missing its rules
+    │   └── NoDataYet            503: no top list has arrived from Kafka yet
+    └── ReplicaError             a message on the top topic that the replica cannot use
+        ├── InvalidMessage       undecodable bytes or a record that breaks the topic contract
+        └── IncompleteGeneration a TopListMeta names symbols whose rows never arrived
+
+``exception_handlers`` maps them (and Starlette's 404/405, and anything unexpected) to
+``{"error": code, "detail": "what is wrong and what is allowed"}`` bodies; a client never
+sees a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ExceptionHandler
+
+from topcoins.web.responses import error_response
+
+__all__ = [
+    "RETRY_AFTER_SECONDS",
+    "IncompleteGeneration",
+    "InvalidMessage",
+    "InvalidParameter",
+    "NoDataYet",
+    "ReplicaError",
+    "RequestError",
+    "WebError",
+    "exception_handlers",
+]
+
+logger = logging.getLogger(__name__)
+
+# What a 503 tells clients to wait before asking again.
+RETRY_AFTER_SECONDS = 5
+
+
+class WebError(Exception):
+    """Root of every exception raised by topcoins.web."""
+
+
+class RequestError(WebError):
+    """A request answered with a JSON error body; subclasses fix the status."""
+
+    status_code = 400
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Extra response headers."""
+        return {}
+
+
+class InvalidParameter(RequestError):
+    """A query parameter is unknown, repeated or out of range (HTTP 400)."""
+
+    status_code = 400
+
+
+class NoDataYet(RequestError):
+    """No complete top list has been received yet (HTTP 503 with ``Retry-After``)."""
+
+    status_code = 503
+
+    def __init__(
+        self,
+        code: str = "no_data_yet",
+        detail: str = "no top list has been received from Kafka yet; "
+        f"retry in {RETRY_AFTER_SECONDS} seconds",
+    ) -> None:
+        super().__init__(code, detail)
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+class ReplicaError(WebError):
+    """A message on the top topic that cannot be applied; it is logged, counted and skipped."""
+
+
+class InvalidMessage(ReplicaError):
+    """Bytes that do not decode, or a record that breaks the top topic's key contract."""
+
+
+class IncompleteGeneration(ReplicaError):
+    """A TopListMeta lists symbols that have no row; the generation is not published."""
+
+    def __init__(self, missing: tuple[str, ...], total: int) -> None:
+        shown = ", ".join(missing[:10]) + (", ..." if len(missing) > 10 else "")
+        super().__init__(
+            f"TopListMeta lists {total} symbols but {len(missing)} have no row ({shown}); "
+            "keeping the previous view until a complete generation arrives"
+        )
+        self.missing = missing
+        self.total = total
+
+
+async def _request_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestError)
+    return error_response(exc.status_code, exc.code, exc.detail, exc.headers)
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    method, path = request.method, request.url.path
+    if exc.status_code == 404:
+        detail = f"there is no resource at {path}; try GET /?limit=10"
+        return error_response(404, "not_found", detail)
+    if exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "GET")
+        detail = f"{method} is not allowed on {path}; allowed: {allowed}"
+        return error_response(405, "method_not_allowed", detail, exc.headers)
+    return error_response(exc.status_code, "http_error", str(exc.detail), exc.headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    logger.error(
+        "unhandled error while serving a request",
+        exc_info=exc,
+        extra={"method": request.method, "path": request.url.path},
+    )
+    detail = "the server failed to answer this request; it has been logged"
+    return error_response(500, "internal_error", detail)
+
+
+exception_handlers: Mapping[type[Exception] | int, ExceptionHandler] = {
+    RequestError: _request_error,
+    HTTPException: _http_exception,
+    Exception: _unexpected,
+}

@@ -1,0 +1,169 @@
+"""The served top list: one immutable ``TopListView`` per generation, and the pure
+``TopListBuilder`` that turns the top topic's messages into views.
+
+The stream worker writes, per generation, the changed ``TopCoin`` rows (key = symbol),
+tombstones for the symbols that left the list, then one ``TopListMeta`` (key ``_meta``)
+whose ``symbols`` is the full list in rank order. Applying messages in offset order and
+publishing a view at each ``TopListMeta`` therefore only ever shows complete, consistent
+generations. The builder knows nothing about Kafka, so it is tested with plain bytes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from topcoins.schemas.codec import DecodeError, decode
+from topcoins.schemas.records import TopCoin, TopListMeta
+from topcoins.schemas.topics import META_KEY
+from topcoins.web.errors import IncompleteGeneration, InvalidMessage
+
+__all__ = ["TopListBuilder", "TopListEntry", "TopListView"]
+
+
+@dataclass(frozen=True, slots=True)
+class TopListEntry:
+    """One ranked asset as served; ``rank`` is its 1-based place in the generation."""
+
+    rank: int
+    symbol: str
+    name: str
+    cmc_id: int | None
+    price_usd: float | None
+    volume_24h_usd: float | None
+    match_rule: str
+
+
+@dataclass(frozen=True, slots=True)
+class TopListView:
+    """One complete generation of the top list, in rank order; never changes once built."""
+
+    generation: int
+    entries: tuple[TopListEntry, ...]
+    ranking_updated_at: datetime
+    prices_updated_at: datetime | None
+    provider_total: int | None
+    depth: int
+    unmatched: int
+    ranking_snapshot_id: str
+    pricing_snapshot_id: str | None
+
+    @property
+    def total_ranked(self) -> int:
+        """How many assets this generation ranks (``len(meta.symbols)``)."""
+        return len(self.entries)
+
+    @classmethod
+    def from_generation(
+        cls, generation: int, meta: TopListMeta, rows: Mapping[str, TopCoin]
+    ) -> TopListView:
+        """Join ``meta.symbols`` with their rows; ``IncompleteGeneration`` if any is missing."""
+        missing = tuple(symbol for symbol in meta.symbols if symbol not in rows)
+        if missing:
+            raise IncompleteGeneration(missing, len(meta.symbols))
+        entries = tuple(
+            _entry(rank, rows[symbol]) for rank, symbol in enumerate(meta.symbols, start=1)
+        )
+        return cls(
+            generation=generation,
+            entries=entries,
+            ranking_updated_at=meta.ranking_fetched_at,
+            prices_updated_at=meta.prices_fetched_at,
+            provider_total=meta.provider_total,
+            depth=meta.depth,
+            unmatched=meta.unmatched,
+            ranking_snapshot_id=meta.ranking_snapshot_id,
+            pricing_snapshot_id=meta.pricing_snapshot_id,
+        )
+
+
+class TopListBuilder:
+    """Applies top-topic messages in offset order; ``apply`` returns a view at each meta.
+
+    ``apply`` raises ``InvalidMessage`` for bytes that do not decode or break the key
+    contract, and ``IncompleteGeneration`` for a meta whose rows are missing; in both cases
+    the builder's state is unchanged apart from what the message legitimately set, so the
+    caller logs, counts and carries on with the next message.
+    """
+
+    def __init__(self, first_generation: int = 1) -> None:
+        self._rows: dict[str, TopCoin] = {}
+        self._next_generation = first_generation
+
+    @property
+    def row_count(self) -> int:
+        """How many symbols currently have a row (including ones not in the latest meta)."""
+        return len(self._rows)
+
+    def apply(self, key: bytes | str | None, value: bytes | None) -> TopListView | None:
+        """Apply one message; return the new view when it closes a complete generation."""
+        symbol = _key_text(key)
+        if value is None:
+            if symbol == META_KEY:
+                raise InvalidMessage(f"tombstone for {META_KEY!r}: the meta key is never deleted")
+            self._rows.pop(symbol, None)
+            return None
+        try:
+            record = decode(value)
+        except DecodeError as exc:
+            raise InvalidMessage(f"key {symbol!r}: {exc}") from exc
+        if isinstance(record, TopCoin):
+            if record.symbol != symbol:
+                raise InvalidMessage(
+                    f"TopCoin for symbol {record.symbol!r} under key {symbol!r}; "
+                    "rows must be keyed by their symbol"
+                )
+            self._rows[symbol] = record
+            return None
+        if isinstance(record, TopListMeta):
+            if symbol != META_KEY:
+                raise InvalidMessage(f"TopListMeta under key {symbol!r}; expected {META_KEY!r}")
+            return self._close_generation(record)
+        raise InvalidMessage(f"{type(record).__name__} does not belong on the top topic")
+
+    def _close_generation(self, meta: TopListMeta) -> TopListView:
+        if len(set(meta.symbols)) != len(meta.symbols):
+            twice = sorted(s for s, n in Counter(meta.symbols).items() if n > 1)
+            raise InvalidMessage(f"TopListMeta lists symbols more than once: {', '.join(twice)}")
+        view = TopListView.from_generation(self._next_generation, meta, self._rows)
+        self._next_generation += 1
+        return view
+
+
+def _key_text(key: bytes | str | None) -> str:
+    if key is None:
+        raise InvalidMessage("message without a key; the top topic is keyed by symbol")
+    if isinstance(key, str):
+        return key
+    try:
+        return key.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidMessage(f"key {key!r} is not UTF-8") from exc
+
+
+def _entry(rank: int, row: TopCoin) -> TopListEntry:
+    return TopListEntry(
+        rank=rank,
+        symbol=row.symbol,
+        name=row.name,
+        cmc_id=row.cmc_id,
+        price_usd=_known_price(row.price_usd),
+        volume_24h_usd=_known_volume(row.volume_24h_usd),
+        match_rule=row.match_rule,
+    )
+
+
+def _known_price(price: float | None) -> float | None:
+    """A usable USD price, or None: 0, negative, NaN and infinity mean 'unknown'."""
+    if price is None or not math.isfinite(price) or price <= 0:
+        return None
+    return price
+
+
+def _known_volume(volume: float | None) -> float | None:
+    if volume is None or not math.isfinite(volume) or volume < 0:
+        return None
+    return volume

@@ -62,8 +62,11 @@ class CryptoCompareClient:
     async def fetch_ranking(self, depth: int) -> RankingSnapshot:
         """The first ``depth`` assets by 24h total volume, in provider order, as answered.
 
-        Pages (``limit`` 100, ``page`` 0, 1, …) until ``depth`` assets, an empty page or
-        ``MetaData.Count``. Duplicates are kept; one invalid page fails the whole snapshot.
+        Pages (``limit`` 100, ``page`` 0, 1, …) until ``depth`` distinct assets, an empty
+        page or ``MetaData.Count``. Volumes move while the pages are fetched, so an asset can
+        show up on two pages: duplicates are kept as answered (the join drops them), and a
+        further page is fetched so that ``depth`` distinct assets remain after that repair.
+        One invalid page fails the whole snapshot.
         """
         if depth < 1:
             raise ValueError(f"depth must be at least 1, got {depth}")
@@ -71,7 +74,7 @@ class CryptoCompareClient:
         assets: list[RankedAsset] = []
         provider_total: int | None = None
         page = 0
-        while len(assets) < depth:
+        while len({asset.symbol for asset in assets}) < depth:
             items, count = await self._fetch_page(page, limit, first_position=len(assets) + 1)
             provider_total = count if count is not None else provider_total
             if not items:
@@ -85,7 +88,7 @@ class CryptoCompareClient:
             fetched_at=utc_millis(self._now()),
             depth=depth,
             provider_total=provider_total,
-            assets=tuple(assets[:depth]),
+            assets=tuple(assets),
         )
 
     async def _fetch_page(

@@ -29,7 +29,8 @@ def load_readers(folder: Path) -> dict[bytes, tuple[str, avro.io.DatumReader]]:
     readers = {}
     for path in sorted(folder.glob("*.avsc")) + sorted(folder.glob("published/*.avsc")):
         schema = avro.schema.parse(path.read_text())
-        readers[bytes(schema.fingerprint("CRC-64-AVRO"))] = (schema.name, avro.io.DatumReader(schema))
+        fingerprint = bytes(schema.fingerprint("CRC-64-AVRO"))
+        readers[fingerprint] = (schema.name, avro.io.DatumReader(schema))
     return readers
 
 
@@ -55,9 +56,13 @@ async def current_top(bootstrap: str, topic: str, count: int) -> list[dict]:
         end = await consumer.end_offsets(partitions)
         rows: dict[str, dict] = {}
         published: list[dict] = []
-        while any(await consumer.position(tp) < end[tp] for tp in partitions):
-            batch = await consumer.getmany(timeout_ms=1000)
-            for message in (m for messages in batch.values() for m in messages):
+        caught_up = False
+        while True:
+            batch = await consumer.getmany(timeout_ms=500)
+            messages = [m for part in batch.values() for m in part]
+            if not messages and caught_up:
+                break  # at the end offset, and a further poll brought nothing new
+            for message in messages:
                 key = message.key.decode()
                 if message.value is None:
                     rows.pop(key, None)
@@ -67,6 +72,8 @@ async def current_top(bootstrap: str, topic: str, count: int) -> list[dict]:
                     rows[key] = record
                 elif name == "TopListMeta":
                     published = [rows[s] for s in record["symbols"] if s in rows]
+            positions = [await consumer.position(tp) for tp in partitions]
+            caught_up = all(pos >= end[tp] for pos, tp in zip(positions, partitions, strict=True))
         return published[:count]
     finally:
         await consumer.stop()

@@ -1,12 +1,22 @@
-"""Shared test fixtures: recorded provider responses and a clean environment."""
+"""Shared test fixtures: recorded provider responses and real brokers.
+
+Tests that need Kafka take the ``broker`` fixture: one broker per kind for the whole run,
+each such test running once per kind in ``TOPCOINS_TEST_BROKERS`` (comma-separated;
+default ``tansu,apache-kafka``). ``KAFKA_BOOTSTRAP_SERVERS`` points them at a broker that
+is already running instead (it is then the only kind, named ``external``).
+"""
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from topcoins.brokers import BrokerError, LocalBroker, make_broker
 
 FIXTURES = Path(__file__).parent / "fixtures" / "upstream"
 
@@ -20,3 +30,45 @@ def load_fixture(name: str) -> Any:
 def fixture_json() -> Any:
     """``fixture_json(name)`` returns a parsed recorded response."""
     return load_fixture
+
+
+ALL_KINDS = "tansu,apache-kafka"
+EXTERNAL = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
+KINDS = (
+    ["external"]
+    if EXTERNAL
+    else [kind.strip() for kind in os.environ.get("TOPCOINS_TEST_BROKERS", ALL_KINDS).split(",")]
+)
+
+
+class Broker:
+    """The broker the tests of one kind share."""
+
+    def __init__(self, kind: str, bootstrap_servers: str, local: LocalBroker | None) -> None:
+        self.kind = kind
+        self.bootstrap_servers = bootstrap_servers
+        self.local = local
+
+
+@pytest.fixture(scope="session", params=KINDS)
+def broker(request: pytest.FixtureRequest) -> Iterator[Broker]:
+    """A running broker of one kind, for the whole session."""
+    kind = request.param
+    if kind == "external":
+        yield Broker(kind, EXTERNAL, None)
+        return
+    local = make_broker(kind)
+    try:
+        local.start()
+    except BrokerError as exc:
+        pytest.fail(f"could not start the {kind} broker: {exc}")
+    try:
+        yield Broker(kind, local.bootstrap_servers, local)
+    finally:
+        local.cleanup()
+
+
+@pytest.fixture
+def bootstrap_servers(broker: Broker) -> str:
+    """``host:port`` of the session's broker."""
+    return broker.bootstrap_servers

@@ -1,8 +1,6 @@
-"""End-to-end fixtures: one real broker per broker kind for the whole run, a fresh stack per test.
+"""End-to-end fixtures: a fresh stack of processes per test, on the session's broker.
 
-Every e2e test runs once per broker kind in ``TOPCOINS_E2E_BROKERS`` (comma-separated;
-default ``tansu,apache-kafka``). ``KAFKA_BOOTSTRAP_SERVERS`` points the tests at a broker
-that is already running instead (it then counts as the only kind, named ``external``).
+The ``broker`` fixture (tests/conftest.py) runs every e2e test once per broker kind.
 """
 
 from __future__ import annotations
@@ -15,49 +13,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from topcoins.brokers import BrokerError, LocalBroker, make_broker
 from topcoins.dev import DevStack
 
-EXTERNAL = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
-KINDS = (
-    ["external"]
-    if EXTERNAL
-    else [k.strip() for k in os.environ.get("TOPCOINS_E2E_BROKERS", "tansu,apache-kafka").split(",")]
-)
-
-# Fast polls and drift so that changes show within seconds; short timeouts keep failures quick.
+# Fast polls so that changes show within seconds.
 E2E_ENV = {
     "PRICING_POLL_SECONDS": "1",
     "RANKING_POLL_SECONDS": "1",
     "LOG_LEVEL": "INFO",
 }
-
-
-class Broker:
-    """The broker the e2e tests of one kind share."""
-
-    def __init__(self, kind: str, bootstrap_servers: str, local: LocalBroker | None) -> None:
-        self.kind = kind
-        self.bootstrap_servers = bootstrap_servers
-        self.local = local
-
-
-@pytest.fixture(scope="session", params=KINDS)
-def broker(request: pytest.FixtureRequest) -> Iterator[Broker]:
-    """A running broker of one kind, for the whole session."""
-    kind = request.param
-    if kind == "external":
-        yield Broker(kind, EXTERNAL, None)
-        return
-    local = make_broker(kind)
-    try:
-        local.start()
-    except BrokerError as exc:
-        pytest.fail(f"could not start the {kind} broker: {exc}")
-    try:
-        yield Broker(kind, local.bootstrap_servers, local)
-    finally:
-        local.cleanup()
 
 
 def _clean_env() -> dict[str, str]:
@@ -69,7 +32,7 @@ def _clean_env() -> dict[str, str]:
 
 
 @pytest.fixture
-def stack_factory(broker: Broker, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator:
+def stack_factory(broker, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator:
     """``stack_factory(**env)`` starts every component as its own process on a fresh topic set."""
     stacks: list[DevStack] = []
 

@@ -104,23 +104,35 @@ async def test_items_without_raw_have_no_volume(make_http):
     assert without["EVMOS"].name == "Evmos"
 
 
-async def test_pages_continue_positions_and_cut_to_depth(make_http):
-    second = items_2020() * 10  # 100 items, duplicates included on purpose
+async def test_pages_continue_positions_and_keep_whole_pages(make_http):
     recorder = Recorder(
         json_response(200, body_with(items_2022(), count=741)),
-        json_response(200, body_with(second, count=741)),
+        json_response(200, body_with(items_2020() * 10, count=741)),  # 100 items, 10 distinct
+        json_response(200, body_with([], count=741)),
     )
 
     _, snapshot = await fetch(make_http, recorder, depth=150)
 
-    assert [recorder.params(i) for i in range(2)] == [
-        {"tsym": "USD", "limit": "100", "page": "0"},
-        {"tsym": "USD", "limit": "100", "page": "1"},
+    # Page 1 holds only 10 distinct assets, so 150 distinct need a further page (empty here).
+    assert [recorder.params(i) for i in range(3)] == [
+        {"tsym": "USD", "limit": "100", "page": str(page)} for page in range(3)
     ]
-    assert len(snapshot.assets) == 150
-    assert [a.position for a in snapshot.assets] == list(range(1, 151))
+    assert snapshot.depth == 150
+    assert len(snapshot.assets) == 200  # as answered; the join dedupes and cuts to depth
+    assert [a.position for a in snapshot.assets] == list(range(1, 201))
     assert snapshot.assets[100].symbol == "BTC"
     assert snapshot.assets[100].volume_24h_usd == 5736224004.504435
+
+
+async def test_paging_stops_once_depth_distinct_assets_are_in(make_http):
+    recorder = Recorder(json_response(200, body_with(items_2022(), count=741)))
+
+    _, snapshot = await fetch(make_http, recorder, depth=60)
+
+    # One call: the (recorded, 100-item) page already holds 60 distinct assets.
+    assert recorder.params(0) == {"tsym": "USD", "limit": "60", "page": "0"}
+    assert len(recorder.requests) == 1
+    assert len(snapshot.assets) == 100
 
 
 async def test_duplicates_are_published_as_the_provider_said(make_http):

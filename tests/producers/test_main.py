@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -93,14 +92,6 @@ async def test_stop_while_waiting_for_the_broker_exits_zero():
     )
 
     assert status == EXIT_OK
-
-
-@pytest.fixture
-def bootstrap_servers() -> str:
-    servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if not servers:
-        pytest.skip("KAFKA_BOOTSTRAP_SERVERS is not set: no broker to publish to")
-    return servers
 
 
 @pytest.fixture

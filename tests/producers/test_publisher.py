@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import os
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -185,14 +184,6 @@ def test_a_5000_quote_snapshot_fits_with_room_to_spare():
 
     assert len(value) < MAX_REQUEST_SIZE / 4
     assert len(gzip.compress(value)) < 1_000_000 / 4  # Kafka's default max.message.bytes
-
-
-@pytest.fixture
-def bootstrap_servers() -> str:
-    servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if not servers:
-        pytest.skip("KAFKA_BOOTSTRAP_SERVERS is not set: no broker to publish to")
-    return servers
 
 
 async def test_round_trip_through_a_real_broker(bootstrap_servers):

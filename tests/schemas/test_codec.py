@@ -27,7 +27,9 @@ RECORDS = [
         9813,
         (
             PriceQuote(1, "BTC", "Bitcoin", "bitcoin", 1, 58216.51, 2.1e10, NOW),
-            PriceQuote(5994, "SHIB", "Shiba Inu", "shiba-inu", 13, 1.3485738734875127e-05, None, None),
+            PriceQuote(
+                5994, "SHIB", "Shiba Inu", "shiba-inu", 13, 1.3485738734875127e-05, None, None
+            ),
             PriceQuote(99, "NOPE", "No Price", "no-price", None, None, None, None),
         ),
     ),

@@ -25,12 +25,6 @@ from topcoins.schemas import codec
 from topcoins.schemas.records import TopCoin, TopListMeta, utc_millis
 from topcoins.schemas.topics import META_KEY, Topics
 
-BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-
-pytestmark = pytest.mark.skipif(
-    not BOOTSTRAP, reason="KAFKA_BOOTSTRAP_SERVERS not set: no broker for the worker smoke test"
-)
-
 WORKER = (
     "import os, sys\n"
     "from topcoins.settings import Settings\n"
@@ -46,12 +40,12 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def worker_process(tmp_path):
+def worker_process(tmp_path, bootstrap_servers):
     prefix = f"smoke-{uuid.uuid4().hex[:8]}"
     port = free_port()
     env = {
         **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": str(BOOTSTRAP),
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
         "TOPIC_PREFIX": prefix,
         "WORKER_OPS_PORT": str(port),
         "WORKER_DATA_DIR": str(tmp_path / "data"),
@@ -98,7 +92,7 @@ async def read_until_meta(consumer: AIOKafkaConsumer, pricing_snapshot_id: str) 
     raise TimeoutError("no meta for the price snapshot within 30 s")
 
 
-async def test_worker_joins_snapshots_from_a_real_broker(worker_process):
+async def test_worker_joins_snapshots_from_a_real_broker(worker_process, bootstrap_servers):
     prefix, port, process = worker_process
     topics = Topics.for_prefix(prefix)
     await wait_ready(port, process)
@@ -106,9 +100,9 @@ async def test_worker_joins_snapshots_from_a_real_broker(worker_process):
     ranking = ranking_from_fixture("cc_totalvolfull_2020-05-04_page0_limit10.json", fetched_at=now)
     prices = prices_from_fixture("cmc_listings_2020-10-24.json", fetched_at=now)
 
-    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers)
     consumer = AIOKafkaConsumer(
-        topics.top.name, bootstrap_servers=BOOTSTRAP, auto_offset_reset="earliest"
+        topics.top.name, bootstrap_servers=bootstrap_servers, auto_offset_reset="earliest"
     )
     await producer.start()
     await consumer.start()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -327,19 +326,16 @@ async def test_stopping_before_starting_is_harmless() -> None:
 
 # -- a real broker ----------------------------------------------------------------------
 
-BROKER = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
 
-
-@pytest.mark.skipif(not BROKER, reason="set KAFKA_BOOTSTRAP_SERVERS to run against a real broker")
-async def test_real_broker_rows_then_meta_become_a_view() -> None:
+async def test_real_broker_rows_then_meta_become_a_view(bootstrap_servers: str) -> None:
     from aiokafka import AIOKafkaProducer
 
     from topcoins.kafka_admin import ensure_topics
 
     prefix = f"webtest-{uuid.uuid4().hex[:10]}"
     topics = Topics.for_prefix(prefix)
-    settings = Settings(kafka_bootstrap_servers=BROKER, topic_prefix=prefix)
-    await ensure_topics(BROKER, (topics.top,))
+    settings = Settings(kafka_bootstrap_servers=bootstrap_servers, topic_prefix=prefix)
+    await ensure_topics(bootstrap_servers, (topics.top,))
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_servers)
     await producer.start()
     try:

@@ -24,6 +24,7 @@ import avro.schema
 
 from topcoins.schemas.records import (
     PriceSnapshot,
+    ProducerStatus,
     RankingSnapshot,
     TopCoin,
     TopListMeta,
@@ -43,14 +44,15 @@ __all__ = [
 
 MAGIC = b"\xc3\x01"
 
-Record = PriceSnapshot | RankingSnapshot | TopCoin | TopListMeta
-R = TypeVar("R", PriceSnapshot, RankingSnapshot, TopCoin, TopListMeta)
+Record = PriceSnapshot | RankingSnapshot | TopCoin | TopListMeta | ProducerStatus
+R = TypeVar("R", PriceSnapshot, RankingSnapshot, TopCoin, TopListMeta, ProducerStatus)
 
 SCHEMA_FILES: dict[type, str] = {
     PriceSnapshot: "price_snapshot.avsc",
     RankingSnapshot: "ranking_snapshot.avsc",
     TopCoin: "top_coin.avsc",
     TopListMeta: "top_list_meta.avsc",
+    ProducerStatus: "producer_status.avsc",
 }
 
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 __all__ = [
     "PriceQuote",
+    "ProducerStatus",
     "PriceSnapshot",
     "RankedAsset",
     "RankingSnapshot",
@@ -94,6 +95,22 @@ class TopListMeta:
     provider_total: int | None
     depth: int
     unmatched: int
+
+
+@dataclass(frozen=True)
+class ProducerStatus:
+    """A producer's health after its latest poll (the status topic, keyed by provider)."""
+
+    provider: str
+    component: str
+    poll_interval_seconds: float
+    last_attempt_at: datetime
+    last_success_at: datetime | None
+    last_snapshot_id: str | None
+    last_error: str | None
+    last_error_kind: str | None
+    last_error_at: datetime | None
+    consecutive_failures: int
 
 
 def utc_millis(moment: datetime) -> datetime:

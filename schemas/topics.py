@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from topcoins.schemas.records import PriceSnapshot, RankingSnapshot, TopCoin, TopListMeta
+from topcoins.schemas.records import (
+    PriceSnapshot,
+    ProducerStatus,
+    RankingSnapshot,
+    TopCoin,
+    TopListMeta,
+)
 
 __all__ = ["META_KEY", "TopicSpec", "Topics"]
 
@@ -42,6 +48,7 @@ class Topics:
     prices: TopicSpec
     ranks: TopicSpec
     top: TopicSpec
+    status: TopicSpec
 
     @classmethod
     def for_prefix(cls, prefix: str, raw_retention_ms: int = SEVEN_DAYS_MS) -> Topics:
@@ -75,8 +82,17 @@ class Topics:
                 doc="The joined top list: one TopCoin per ranked asset (tombstone when it "
                 "leaves the ranking), then a TopListMeta that closes the generation.",
             ),
+            status=TopicSpec(
+                name=f"{prefix}.status.v1",
+                partitions=1,
+                key="provider name ('coinmarketcap' or 'cryptocompare')",
+                value_types=(ProducerStatus,),
+                cleanup_policy="compact",
+                retention_ms=None,
+                doc="Each producer's health after its latest poll: last success, last error.",
+            ),
         )
 
     def all(self) -> tuple[TopicSpec, ...]:
         """Every topic, in the order the data flows."""
-        return (self.prices, self.ranks, self.top)
+        return (self.prices, self.ranks, self.top, self.status)

@@ -11,6 +11,7 @@ from topcoins.schemas.codec import DecodeError, decode, decode_as, encode, finge
 from topcoins.schemas.records import (
     PriceQuote,
     PriceSnapshot,
+    ProducerStatus,
     RankedAsset,
     RankingSnapshot,
     TopCoin,
@@ -47,6 +48,10 @@ RECORDS = [
     TopCoin(2, "GAPS", "Gaps", None, None, "unmatched", None, NOW, None, "r1", None),
     TopListMeta(("BTC", "GAPS"), "r1", NOW, "p1", NOW, 2426, 200, 1),
     TopListMeta((), "r2", NOW, None, None, None, 200, 0),
+    ProducerStatus("coinmarketcap", "pricing-producer", 60.0, NOW, NOW, "p1", None, None, None, 0),
+    ProducerStatus(
+        "cryptocompare", "ranking-producer", 5.0, NOW, None, None, "HTTP 503", "server", NOW, 3
+    ),
 ]
 
 
@@ -89,7 +94,7 @@ def test_truncated_body_is_a_decode_error():
 
 def test_decode_as_checks_the_record_type():
     with pytest.raises(DecodeError, match="expected TopCoin, got TopListMeta"):
-        decode_as(TopCoin, encode(RECORDS[-1]))
+        decode_as(TopCoin, encode(RECORDS[4]))
 
 
 def test_naive_datetimes_are_refused():

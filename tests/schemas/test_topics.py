@@ -4,7 +4,12 @@ from topcoins.schemas.topics import SEVEN_DAYS_MS, Topics
 
 def test_topic_names_follow_the_prefix():
     topics = Topics.for_prefix("t42")
-    assert [t.name for t in topics.all()] == ["t42.prices.v1", "t42.ranks.v1", "t42.top.v1"]
+    assert [t.name for t in topics.all()] == [
+        "t42.prices.v1",
+        "t42.ranks.v1",
+        "t42.top.v1",
+        "t42.status.v1",
+    ]
 
 
 def test_raw_topics_keep_seven_days_of_history_and_the_top_topic_is_compacted():
@@ -12,6 +17,7 @@ def test_raw_topics_keep_seven_days_of_history_and_the_top_topic_is_compacted():
     for raw in (topics.prices, topics.ranks):
         assert raw.config == {"cleanup.policy": "delete", "retention.ms": str(SEVEN_DAYS_MS)}
     assert topics.top.config == {"cleanup.policy": "compact"}
+    assert topics.status.config == {"cleanup.policy": "compact"}
 
 
 def test_each_topic_names_its_value_types():

@@ -20,6 +20,7 @@ from pathlib import Path
 import avro.io
 import avro.schema
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 
@@ -42,15 +43,26 @@ def decode(value: bytes, readers: dict[bytes, tuple[str, avro.io.DatumReader]]) 
     return name, reader.read(avro.io.BinaryDecoder(io.BytesIO(value[10:])))
 
 
+async def partition_ids(bootstrap: str, topic: str) -> list[int]:
+    """The partition numbers of ``topic`` (empty when it does not exist)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+        return [p["partition"] for p in described["partitions"]]
+    finally:
+        await admin.close()
+
+
 async def current_top(bootstrap: str, topic: str, count: int) -> list[dict]:
     """Read the topic to its end and return the first ``count`` rows of the last generation."""
     readers = load_readers(SCHEMAS)
+    partitions = [TopicPartition(topic, p) for p in await partition_ids(bootstrap, topic)]
+    if not partitions:
+        raise SystemExit(f"topic {topic} does not exist (yet)")
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-        if not partitions:
-            raise SystemExit(f"topic {topic} does not exist (yet)")
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         end = await consumer.end_offsets(partitions)

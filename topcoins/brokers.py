@@ -294,8 +294,9 @@ class ApacheKafkaBroker(LocalBroker):
                 *self._jvm(),
                 "kafka.tools.StorageTool",
                 "format",
-                "-t",
-                base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode(),
+                # "=" form: a base64 id may start with "-", which argparse takes for an option
+                "--cluster-id="
+                + base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode(),
                 "-c",
                 str(self.workdir / "server.properties"),
             ],

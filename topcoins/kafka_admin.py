@@ -7,6 +7,7 @@ import contextlib
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from topcoins.schemas.topics import TopicSpec
@@ -17,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 
 class TopicMismatchError(RuntimeError):
-    """An existing topic's partitions differ from its declared contract."""
+    """An existing topic's partitions or cleanup policy differ from its declared contract."""
 
 
 async def wait_for_broker(bootstrap_servers: str, timeout: float = 60.0) -> None:
@@ -62,13 +63,21 @@ async def ensure_topics(bootstrap_servers: str, specs: tuple[TopicSpec, ...]) ->
             for spec in missing:
                 logger.info("created topic", extra={"topic": spec.name, **spec.config})
         partitions = await _partition_counts(admin, [spec.name for spec in specs])
-        for spec in specs:
-            found = partitions.get(spec.name)
-            if found is not None and found != spec.partitions:
-                raise TopicMismatchError(
-                    f"topic {spec.name} has {found} partitions, the contract says "
-                    f"{spec.partitions}: delete it or use another TOPIC_PREFIX"
-                )
+        policies = await _cleanup_policies(admin, [spec.name for spec in specs])
+        problems = [
+            f"topic {spec.name} has {found} partitions, the contract says {spec.partitions}"
+            for spec in specs
+            if (found := partitions.get(spec.name)) is not None and found != spec.partitions
+        ] + [
+            f"topic {spec.name} has cleanup.policy={found}, the contract says {spec.cleanup_policy}"
+            for spec in specs
+            if (found := policies.get(spec.name)) is not None and found != spec.cleanup_policy
+        ]
+        if problems:
+            raise TopicMismatchError(
+                "; ".join(problems) + ": fix the topic's settings, delete it, "
+                "or use another TOPIC_PREFIX"
+            )
     finally:
         await admin.close()
 
@@ -83,3 +92,20 @@ async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dic
             break
         await asyncio.sleep(0.1)
     return counts
+
+
+async def _cleanup_policies(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, str]:
+    """``cleanup.policy`` per topic, as far as the broker reports it."""
+    resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
+    try:
+        responses = await admin.describe_configs(resources)
+    except KafkaError as exc:  # a broker without DescribeConfigs: say so, do not fail
+        logger.warning("cannot read topic configs to check them", extra={"error": repr(exc)})
+        return {}
+    policies: dict[str, str] = {}
+    for response in responses:
+        for error_code, _, _, name, entries in (r[:5] for r in response.resources):
+            for key, value, *_ in entries if error_code == 0 else ():
+                if key == "cleanup.policy":
+                    policies[name] = value
+    return policies

@@ -1,0 +1,52 @@
+import uuid
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from topcoins.kafka_admin import TopicMismatchError, ensure_topics, wait_for_broker
+from topcoins.schemas.topics import Topics
+
+
+async def test_creates_every_topic_with_its_contract_and_is_idempotent(bootstrap_servers):
+    topics = Topics.for_prefix(f"adm-{uuid.uuid4().hex[:8]}")
+    await ensure_topics(bootstrap_servers, topics.all())
+    await ensure_topics(bootstrap_servers, topics.all())  # a second start finds them in place
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([spec.name for spec in topics.all()])
+    finally:
+        await admin.close()
+    assert {t["topic"]: len(t["partitions"]) for t in described} == {
+        spec.name: spec.partitions for spec in topics.all()
+    }
+
+
+async def _create(bootstrap_servers, name, partitions, config):
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, partitions, 1, topic_configs=config)])
+    finally:
+        await admin.close()
+
+
+async def test_a_topic_with_other_partitions_is_reported(bootstrap_servers):
+    topics = Topics.for_prefix(f"adm-{uuid.uuid4().hex[:8]}")
+    await _create(bootstrap_servers, topics.top.name, 3, {"cleanup.policy": "compact"})
+    with pytest.raises(TopicMismatchError, match=r"has 3 partitions, the contract says 1"):
+        await ensure_topics(bootstrap_servers, (topics.top,))
+
+
+async def test_a_topic_with_another_cleanup_policy_is_reported(bootstrap_servers):
+    topics = Topics.for_prefix(f"adm-{uuid.uuid4().hex[:8]}")
+    await _create(bootstrap_servers, topics.top.name, 1, {"cleanup.policy": "delete"})
+    with pytest.raises(
+        TopicMismatchError, match=r"cleanup.policy=delete, the contract says compact"
+    ):
+        await ensure_topics(bootstrap_servers, (topics.top,))
+
+
+async def test_waiting_for_an_absent_broker_times_out_with_the_address():
+    with pytest.raises(TimeoutError, match="127.0.0.1:1"):
+        await wait_for_broker("127.0.0.1:1", timeout=1.0)

@@ -27,6 +27,15 @@ logger = logging.getLogger(__name__)
 EMULATOR_PORT = 6668
 # Development polls often so that the emulator's drift shows quickly; set them to override.
 DEV_POLL_SECONDS = "5"
+# The emulator charges nothing: plan limits far above what fast polls need, so that the
+# producers do not stretch their intervals to fit a real plan's budget.
+EMULATOR_PLAN = {
+    "CMC_MONTHLY_CREDITS": "1000000000",
+    "CMC_CALLS_PER_MINUTE": "1000",
+    "CRYPTOCOMPARE_CALLS_PER_MINUTE": "10000",
+    "CRYPTOCOMPARE_CALLS_PER_HOUR": "1000000",
+    "CRYPTOCOMPARE_CALLS_PER_DAY": "10000000",
+}
 READY_TIMEOUT_SECONDS = 120.0
 
 
@@ -91,6 +100,10 @@ class DevStack:
                 )
             self._set_default("PRICING_POLL_SECONDS", DEV_POLL_SECONDS)
             self._set_default("RANKING_POLL_SECONDS", DEV_POLL_SECONDS)
+            for name, value in EMULATOR_PLAN.items():
+                emulated = needs_cmc if name.startswith("CMC_") else needs_cc
+                if emulated:  # never lift the limits of a real provider's plan
+                    self._set_default(name, value)
         for name in ("PRICING_OPS_PORT", "RANKING_OPS_PORT", "WORKER_OPS_PORT"):
             self._set_default(name, str(free_port()))
         self._set_default("WORKER_DATA_DIR", tempfile.mkdtemp(prefix="topcoins-worker-"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Mapping
@@ -13,7 +14,18 @@ import httpx
 
 from topcoins.producers.errors import BadResponseError, ServerError, UpstreamTimeout
 
-__all__ = ["get", "parse_json", "parse_retry_after", "redact"]
+__all__ = ["call_deadline", "get", "parse_json", "parse_retry_after", "redact"]
+
+
+def call_deadline(http: httpx.AsyncClient) -> float | None:
+    """The longest of the client's timeouts: how long one whole call (body included) may take.
+
+    httpx times each phase (connect, each read) on its own, so an answer that trickles in
+    could take forever; ``get`` also bounds the whole call by this.
+    """
+    timeout = http.timeout
+    values = [t for t in (timeout.connect, timeout.read, timeout.write, timeout.pool) if t]
+    return max(values) if values else None
 
 
 async def get(
@@ -26,10 +38,18 @@ async def get(
 ) -> httpx.Response:
     """``GET path``; timeouts and transport failures become ``UpstreamError``s.
 
-    Messages name the path only: the query holds no secret, but we keep it out anyway.
+    The whole call, body included, must finish within ``call_deadline(http)``. Messages
+    name the path only: the query holds no secret, but we keep it out anyway.
     """
+    deadline = call_deadline(http)
     try:
-        return await http.get(path, params=dict(params), headers=dict(headers))
+        async with asyncio.timeout(deadline):
+            return await http.get(path, params=dict(params), headers=dict(headers))
+    except TimeoutError as exc:
+        limit = f"within {deadline:g} s" if deadline else "in time"
+        raise UpstreamTimeout(
+            f"{provider}: GET {path} did not complete {limit}", provider=provider
+        ) from exc
     except httpx.TimeoutException as exc:
         raise UpstreamTimeout(
             f"{provider}: GET {path} timed out ({type(exc).__name__})", provider=provider

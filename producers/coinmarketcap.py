@@ -1,10 +1,15 @@
-"""CoinMarketCap Pro API client: the latest listings, priced in USD, as one ``PriceSnapshot``."""
+"""CoinMarketCap Pro API client: the latest listings, or quotes by id, priced in USD.
+
+Credits (the price list ``budget.py`` plans with): a listings call costs 1 credit per 200
+coins asked for, a quotes call 1 credit per 100 ids, both rounded up per call.
+"""
 
 from __future__ import annotations
 
 import logging
+import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,16 +24,32 @@ from topcoins.producers.errors import (
     RateLimitError,
     ServerError,
 )
+from topcoins.producers.ratelimit import Pacer
 from topcoins.schemas.records import PriceQuote, PriceSnapshot, utc_millis
 from topcoins.settings import ENV_DOCS
 
-__all__ = ["LISTINGS_PATH", "MAX_PAGE_SIZE", "PROVIDER", "CoinMarketCapClient"]
+__all__ = [
+    "LISTINGS_PATH",
+    "MAX_PAGE_SIZE",
+    "PROVIDER",
+    "QUOTES_BATCH",
+    "QUOTES_PATH",
+    "CoinMarketCapClient",
+    "listing_credits",
+    "listing_page_limits",
+    "quotes_batch_sizes",
+    "quotes_credits",
+]
 
 logger = logging.getLogger(__name__)
 
 PROVIDER = "coinmarketcap"
 LISTINGS_PATH = "/v1/cryptocurrency/listings/latest"
-MAX_PAGE_SIZE = 5000  # the endpoint's largest `limit`
+QUOTES_PATH = "/v2/cryptocurrency/quotes/latest"
+MAX_PAGE_SIZE = 5000  # the listings endpoint's largest `limit`
+QUOTES_BATCH = 500  # ids per quotes call: about 4 KB of URL, well below common limits
+_COINS_PER_CREDIT = 200  # listings
+_IDS_PER_CREDIT = 100  # quotes
 
 _KEY_ENV = ENV_DOCS["cmc_api_key"].name
 _AUTH_CODES = frozenset({1001, 1002, 1003, 1004, 1005, 1006, 1007})
@@ -41,24 +62,52 @@ _RATE_LIMIT_RESETS: dict[int, float | None] = {
 }
 
 
+def listing_credits(limit: int) -> int:
+    """Credits one listings call with ``limit`` costs."""
+    return math.ceil(limit / _COINS_PER_CREDIT)
+
+
+def quotes_credits(count: int) -> int:
+    """Credits one quotes call for ``count`` ids costs."""
+    return math.ceil(count / _IDS_PER_CREDIT)
+
+
+def listing_page_limits(depth: int) -> list[int]:
+    """The ``limit`` of each listings call ``fetch_listings(depth)`` makes at most."""
+    return [min(MAX_PAGE_SIZE, depth - start) for start in range(0, depth, MAX_PAGE_SIZE)]
+
+
+def quotes_batch_sizes(count: int) -> list[int]:
+    """The number of ids in each quotes call ``fetch_quotes`` makes for ``count`` ids."""
+    return [min(QUOTES_BATCH, count - start) for start in range(0, count, QUOTES_BATCH)]
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
 class CoinMarketCapClient:
-    """Reads ``/v1/cryptocurrency/listings/latest`` through a given ``httpx.AsyncClient``.
+    """Reads listings and quotes through a given ``httpx.AsyncClient``.
 
     The client must carry ``base_url`` and a timeout; the key travels in the
-    ``X-CMC_PRO_API_KEY`` header only, never in the URL.
+    ``X-CMC_PRO_API_KEY`` header only, never in the URL. Every call (each page, each
+    retry) first passes ``pacer`` at its credit price; a rate-limit answer with a known
+    reset time holds the pacer until then.
     """
 
     provider = PROVIDER
 
     def __init__(
-        self, http: httpx.AsyncClient, api_key: str, *, now: Callable[[], datetime] = _utcnow
+        self,
+        http: httpx.AsyncClient,
+        api_key: str,
+        *,
+        pacer: Pacer | None = None,
+        now: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._http = http
         self._api_key = api_key
+        self._pacer = pacer or Pacer(PROVIDER)
         self._now = now
 
     def __repr__(self) -> str:
@@ -68,7 +117,9 @@ class CoinMarketCapClient:
         """The first ``depth`` listings by market cap, in provider order, unique by id.
 
         Pages of at most 5000 (``start``/``limit``) until ``depth`` is covered or the
-        provider runs out. Raises an ``UpstreamError`` subclass on any failure.
+        provider runs out. A page shorter than ``status.total_count`` says it should be, or
+        no listing at all, is a partial answer (``BadResponseError``). Raises an
+        ``UpstreamError`` subclass on any failure.
         """
         if depth < 1:
             raise ValueError(f"depth must be at least 1, got {depth}")
@@ -83,6 +134,10 @@ class CoinMarketCapClient:
             if len(page) < limit or (total_count is not None and start + limit > total_count):
                 break
             start += limit
+        if not quotes:
+            raise BadResponseError(
+                f"{PROVIDER}: GET {LISTINGS_PATH} answered no listings at all", provider=PROVIDER
+            )
         return PriceSnapshot(
             snapshot_id=uuid.uuid4().hex,
             fetched_at=utc_millis(self._now()),
@@ -90,25 +145,71 @@ class CoinMarketCapClient:
             quotes=tuple(quotes.values()),
         )
 
+    async def fetch_quotes(self, ids: Sequence[int]) -> tuple[PriceQuote, ...]:
+        """The latest USD quotes of ``ids``, in that order, by ``/v2/.../quotes/latest``.
+
+        Calls of at most ``QUOTES_BATCH`` ids with ``skip_invalid=true``: an id the
+        provider no longer knows is left out (the caller keeps its older quote), but an
+        answer holding none of the ids, or an id nobody asked for, is rejected.
+        """
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            raise ValueError("fetch_quotes needs at least one id")
+        quotes: dict[int, PriceQuote] = {}
+        for first in range(0, len(wanted), QUOTES_BATCH):
+            batch = wanted[first : first + QUOTES_BATCH]
+            params = {
+                "id": ",".join(str(cmc_id) for cmc_id in batch),
+                "convert": "USD",
+                "skip_invalid": "true",
+            }
+            body = await self._call(QUOTES_PATH, params, quotes_credits(len(batch)))
+            quotes.update(_parse_quotes(body, batch))
+        where = f"{PROVIDER}: GET {QUOTES_PATH}"
+        if not quotes:
+            raise BadResponseError(
+                f"{where} answered none of the {len(wanted)} ids asked for", provider=PROVIDER
+            )
+        missing = len(wanted) - len(quotes)
+        if missing:
+            logger.info(
+                "quotes answer left out ids",
+                extra={"provider": PROVIDER, "asked": len(wanted), "missing": missing},
+            )
+        return tuple(quotes[cmc_id] for cmc_id in wanted if cmc_id in quotes)
+
     async def _fetch_page(self, start: int, limit: int) -> tuple[list[PriceQuote], int | None]:
-        headers = {"Accept": "application/json"}
-        if self._api_key:
-            headers["X-CMC_PRO_API_KEY"] = self._api_key
-        response = await get(
-            self._http,
-            LISTINGS_PATH,
-            params={"start": start, "limit": limit, "convert": "USD", "sort": "market_cap"},
-            headers=headers,
-            provider=PROVIDER,
-        )
-        body = self._body(response)
-        self._raise_for_error(response, body)
+        params = {"start": start, "limit": limit, "convert": "USD", "sort": "market_cap"}
+        body = await self._call(LISTINGS_PATH, params, listing_credits(limit))
         page, total_count = _parse_page(body, start)
+        expected = limit if total_count is None else min(limit, total_count - start + 1)
+        if total_count is not None and len(page) < expected:
+            raise BadResponseError(
+                f"{PROVIDER}: GET {LISTINGS_PATH} answered a partial page: {len(page)} "
+                f"listings from #{start} where total_count {total_count} promises {expected}",
+                provider=PROVIDER,
+            )
         logger.debug(
             "coinmarketcap page",
             extra={"provider": PROVIDER, "start": start, "limit": limit, "items": len(page)},
         )
         return page, total_count
+
+    async def _call(self, path: str, params: dict[str, str | int], credits: int) -> Any:
+        """One paced ``GET``: the parsed body of a successful answer, or an ``UpstreamError``."""
+        headers = {"Accept": "application/json"}
+        if self._api_key:
+            headers["X-CMC_PRO_API_KEY"] = self._api_key
+        await self._pacer.acquire(credits)
+        response = await get(self._http, path, params=params, headers=headers, provider=PROVIDER)
+        body = self._body(response)
+        try:
+            self._raise_for_error(response, body, path)
+        except RateLimitError as error:
+            if error.retry_after is not None:
+                self._pacer.hold(error.retry_after)
+            raise
+        return body
 
     def _body(self, response: httpx.Response) -> Any:
         """Parsed JSON; an error status with a non-JSON body yields ``None`` (mapped by status)."""
@@ -119,7 +220,7 @@ class CoinMarketCapClient:
                 raise
             return None
 
-    def _raise_for_error(self, response: httpx.Response, body: Any) -> None:
+    def _raise_for_error(self, response: httpx.Response, body: Any, path: str) -> None:
         """Map ``status.error_code`` (checked even on HTTP 200) and the HTTP status to errors."""
         status = body.get("status") if isinstance(body, dict) else None
         code = status.get("error_code") if isinstance(status, dict) else None
@@ -130,7 +231,7 @@ class CoinMarketCapClient:
         detail = f"HTTP {http_status}"
         if code is not None:
             detail += f", error_code {code}: {redact(str(message), self._api_key)}"
-        where = f"{PROVIDER}: GET {LISTINGS_PATH}"
+        where = f"{PROVIDER}: GET {path}"
         if code in _AUTH_CODES or http_status in (401, 402, 403):
             raise AuthError(
                 f"{where} refused the API key ({detail}); set {_KEY_ENV} to a valid, "
@@ -178,6 +279,28 @@ def _parse_page(body: Any, start: int) -> tuple[list[PriceQuote], int | None]:
                 f"{where}: listing #{start + index} is invalid: {exc}", provider=PROVIDER
             ) from exc
     return quotes, total_count
+
+
+def _parse_quotes(body: Any, asked: Sequence[int]) -> dict[int, PriceQuote]:
+    """The quotes of one successful quotes answer (``data`` keyed by id), by id."""
+    where = f"{PROVIDER}: GET {QUOTES_PATH}"
+    if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+        raise BadResponseError(f"{where} answered without a data object", provider=PROVIDER)
+    wanted = set(asked)
+    quotes: dict[int, PriceQuote] = {}
+    for key, item in body["data"].items():
+        try:
+            quote = _parse_quote(item)
+            if str(quote.cmc_id) != key:
+                raise ValueError(f"id {quote.cmc_id} is filed under {key!r}")
+            if quote.cmc_id not in wanted:
+                raise ValueError(f"id {quote.cmc_id} was not asked for")
+        except ValueError as exc:
+            raise BadResponseError(
+                f"{where}: quote {key[:20]!r} is invalid: {exc}", provider=PROVIDER
+            ) from exc
+        quotes[quote.cmc_id] = quote
+    return quotes
 
 
 def _parse_quote(item: Any) -> PriceQuote:

@@ -20,6 +20,7 @@ from topcoins.producers.errors import (
     RateLimitUsage,
     ServerError,
 )
+from topcoins.producers.ratelimit import Pacer
 from topcoins.schemas.records import RankedAsset, RankingSnapshot, utc_millis
 from topcoins.settings import ENV_DOCS
 
@@ -43,16 +44,24 @@ class CryptoCompareClient:
     """Reads ``/data/top/totalvolfull?tsym=USD`` through a given ``httpx.AsyncClient``.
 
     The key travels in the ``authorization: Apikey <key>`` header only, never in the URL.
-    ``rate_limit`` holds the last non-empty ``RateLimit`` block the provider sent.
+    Every call (each page, each retry) first passes ``pacer``; every non-empty
+    ``RateLimit`` block the provider sends (success or error) is passed to it, and
+    ``rate_limit`` keeps the last one.
     """
 
     provider = PROVIDER
 
     def __init__(
-        self, http: httpx.AsyncClient, api_key: str, *, now: Callable[[], datetime] = _utcnow
+        self,
+        http: httpx.AsyncClient,
+        api_key: str,
+        *,
+        pacer: Pacer | None = None,
+        now: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._http = http
         self._api_key = api_key
+        self._pacer = pacer or Pacer(PROVIDER)
         self._now = now
         self.rate_limit: RateLimitUsage | None = None
 
@@ -66,7 +75,7 @@ class CryptoCompareClient:
         page or ``MetaData.Count``. Volumes move while the pages are fetched, so an asset can
         show up on two pages: duplicates are kept as answered (the join drops them), and a
         further page is fetched so that ``depth`` distinct assets remain after that repair.
-        One invalid page fails the whole snapshot.
+        One invalid page fails the whole snapshot, and so does an answer with no asset.
         """
         if depth < 1:
             raise ValueError(f"depth must be at least 1, got {depth}")
@@ -83,6 +92,10 @@ class CryptoCompareClient:
             if provider_total is not None and len(assets) >= provider_total:
                 break
             page += 1
+        if not assets:
+            raise BadResponseError(
+                f"{PROVIDER}: GET {TOPLIST_PATH} answered no assets at all", provider=PROVIDER
+            )
         return RankingSnapshot(
             snapshot_id=uuid.uuid4().hex,
             fetched_at=utc_millis(self._now()),
@@ -97,6 +110,7 @@ class CryptoCompareClient:
         headers = {"Accept": "application/json"}
         if self._api_key:
             headers["authorization"] = f"Apikey {self._api_key}"
+        await self._pacer.acquire()
         response = await get(
             self._http,
             TOPLIST_PATH,
@@ -108,7 +122,13 @@ class CryptoCompareClient:
         usage = _usage(body.get("RateLimit") if isinstance(body, dict) else None)
         if usage is not None:
             self.rate_limit = usage
-        self._raise_for_error(response, body, usage)
+            self._pacer.observe(usage)
+        try:
+            self._raise_for_error(response, body, usage)
+        except RateLimitError as error:
+            if error.retry_after is not None:
+                self._pacer.hold(error.retry_after)
+            raise
         items, count = _parse_page(body, page, first_position)
         logger.debug(
             "cryptocompare page",

@@ -5,6 +5,7 @@ Behaviour lives in class attributes, so callers check types, never messages::
     UpstreamError                 retriable  fatal  kind
     ├── AuthError                 no         yes    auth          fix the API key env var
     ├── RateLimitError            yes        no     rate_limit    carries retry_after (s)
+    │   └── LocalLimitError       yes        no     rate_limit    our own limits; nothing sent
     ├── ServerError               yes        no     server        5xx or connection failure
     ├── UpstreamTimeout           yes        no     timeout       the HTTP call timed out
     ├── BadResponseError          no         no     bad_response  counted, never published
@@ -21,8 +22,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 __all__ = [
+    "WINDOW_SECONDS",
     "AuthError",
     "BadResponseError",
+    "LocalLimitError",
     "ParameterError",
     "RateLimitError",
     "RateLimitUsage",
@@ -32,7 +35,7 @@ __all__ = [
 ]
 
 # Length of each CryptoCompare rate-limit window, in seconds (a month counted as 30 days).
-_WINDOW_SECONDS: Mapping[str, float] = MappingProxyType(
+WINDOW_SECONDS: Mapping[str, float] = MappingProxyType(
     {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "month": 30 * 86400}
 )
 
@@ -73,6 +76,13 @@ class RateLimitError(UpstreamError):
         super().__init__(message, provider=provider)
         self.retry_after = retry_after
         self.usage = usage
+
+
+class LocalLimitError(RateLimitError):
+    """Our own limits (credit budget, calls per window, a provider's hold) refused the call.
+
+    Nothing was sent; ``retry_after`` says when a call would be allowed again.
+    """
 
 
 class ServerError(UpstreamError):
@@ -117,7 +127,7 @@ class RateLimitUsage:
         """The windows (``second`` … ``month``) whose limit is reached, shortest first."""
         return tuple(
             window
-            for window in _WINDOW_SECONDS
+            for window in WINDOW_SECONDS
             if window in self.max_calls and self.calls_made.get(window, 0) >= self.max_calls[window]
         )
 
@@ -125,4 +135,4 @@ class RateLimitUsage:
     def retry_after(self) -> float | None:
         """Seconds until the longest exceeded window has surely rolled over, if any."""
         exceeded = self.exceeded
-        return _WINDOW_SECONDS[exceeded[-1]] if exceeded else None
+        return WINDOW_SECONDS[exceeded[-1]] if exceeded else None

@@ -1,18 +1,24 @@
 """Entry points of the two producer processes: ``run_pricing`` and ``run_ranking``.
 
-Each one logs its settings, waits for Kafka, creates its topic, serves health and
-metrics, then polls its provider until SIGTERM/SIGINT. Exit status: ``EXIT_OK`` after a
-clean stop, ``EXIT_STARTUP_FAILURE`` when it cannot start (or crashes), ``EXIT_AUTH_ERROR``
-when the provider refuses the API key.
+Each one logs its settings and its schedule (the effective poll interval and the
+numbers behind it), waits for Kafka, creates its topics (its snapshots and the status
+topic), serves health and metrics, then polls its provider until SIGTERM/SIGINT,
+publishing its status after every poll. Exit status: ``EXIT_OK`` after a clean stop,
+``EXIT_STARTUP_FAILURE`` when it cannot start (or crashes, or the CoinMarketCap plan
+cannot pay for the configured depth), ``EXIT_AUTH_ERROR`` when the provider refuses the
+API key.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import httpx
@@ -22,13 +28,19 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from topcoins.kafka_admin import TopicMismatchError, ensure_topics, wait_for_broker
 from topcoins.logs import configure_logging
 from topcoins.ops import OpsServer
+from topcoins.producers.budget import BudgetError, CreditPlan, plan_pricing
 from topcoins.producers.coinmarketcap import CoinMarketCapClient
-from topcoins.producers.cryptocompare import CryptoCompareClient
+from topcoins.producers.cryptocompare import PAGE_SIZE, CryptoCompareClient
 from topcoins.producers.errors import AuthError
 from topcoins.producers.metrics import ProducerMetrics
 from topcoins.producers.poller import Poller
+from topcoins.producers.pricing import PricingSource
 from topcoins.producers.publisher import Snapshot, SnapshotPublisher
+from topcoins.producers.ranked_ids import RankedIdsReader
+from topcoins.producers.ratelimit import Pacer, SlidingWindowLimiter, Window, plan_ranking
 from topcoins.producers.retry import RetryPolicy
+from topcoins.producers.status import StatusReporter
+from topcoins.schemas.records import ProducerStatus
 from topcoins.schemas.topics import Topics, TopicSpec
 from topcoins.settings import ENV_DOCS, Settings
 
@@ -47,9 +59,18 @@ EXIT_OK = 0
 EXIT_STARTUP_FAILURE = 1
 EXIT_AUTH_ERROR = 2
 BROKER_WAIT_SECONDS = 60.0
+PRICING_COMPONENT = "pricing-producer"
+RANKING_COMPONENT = "ranking-producer"
+# A call waits for our own limits up to one poll interval, and never less than this;
+# a longer wait fails the poll at once (LocalLimitError), without calling.
+MIN_MAX_WAIT_SECONDS = 60.0
 
 T = TypeVar("T")
-FetchFactory = Callable[[httpx.AsyncClient], Callable[[], Awaitable[Snapshot]]]
+Fetch = Callable[[], Awaitable[Snapshot]]
+# (http client, stop event, metrics) -> an async context that yields the poll's fetch.
+FetchOpener = Callable[
+    [httpx.AsyncClient, asyncio.Event, ProducerMetrics], AbstractAsyncContextManager[Fetch]
+]
 
 
 @dataclass(frozen=True)
@@ -59,66 +80,170 @@ class ProducerJob:
     component: str
     provider: str
     base_url: str
-    api_key: str
+    api_key: str = field(repr=False)
     key_env: str
-    interval: float
+    interval: float  # effective: after the credit budget and the rate limits
     ops_port: int
     topic: TopicSpec
-    make_fetch: FetchFactory
+    status_topic: TopicSpec
+    topics: tuple[TopicSpec, ...]  # every topic ensured at start
+    schedule: str  # one line for the start-up log: the interval and why
+    schedule_fields: Mapping[str, object]
+    credits_per_call: Mapping[str, int]
+    open_fetch: FetchOpener
+
+
+def _max_wait(interval: float) -> float:
+    return max(interval, MIN_MAX_WAIT_SECONDS)
+
+
+def _on_wait(provider: str, metrics: ProducerMetrics) -> Callable[[str, float], None]:
+    def on_wait(limit: str, seconds: float) -> None:
+        metrics.rate_limit_wait(limit, seconds)
+        logger.info(
+            "waiting for our rate limit",
+            extra={"provider": provider, "limit": limit, "wait_seconds": round(seconds, 3)},
+        )
+
+    return on_wait
 
 
 def pricing_job(settings: Settings) -> ProducerJob:
-    """CoinMarketCap listings -> the ``.prices`` topic."""
+    """CoinMarketCap listings (and quotes of the ranked ids) -> the ``.prices`` topic.
 
-    def make_fetch(http: httpx.AsyncClient) -> Callable[[], Awaitable[Snapshot]]:
-        client = CoinMarketCapClient(http, settings.cmc_api_key)
-        return lambda: client.fetch_listings(settings.pricing_depth)
+    Raises ``BudgetError`` when the plan cannot pay for ``PRICING_DEPTH``.
+    """
+    budget = plan_pricing(
+        CreditPlan(settings.cmc_monthly_credits, settings.cmc_calls_per_minute),
+        depth=settings.pricing_depth,
+        ranked=settings.ranking_depth,
+        poll_seconds=settings.pricing_poll_seconds,
+        full_listing_seconds=settings.pricing_full_listing_seconds,
+        retry_attempts=settings.producer_retry_attempts,
+    )
+    topics = Topics.for_prefix(settings.topic_prefix)
+    provider = CoinMarketCapClient.provider
 
+    @contextlib.asynccontextmanager
+    async def open_fetch(
+        http: httpx.AsyncClient, stop: asyncio.Event, metrics: ProducerMetrics
+    ) -> AsyncIterator[Fetch]:
+        per_minute = SlidingWindowLimiter([Window("minute", 60.0, settings.cmc_calls_per_minute)])
+        ledger = budget.ledger(time.monotonic(), on_charge=metrics.credits_spent)
+        pacer = Pacer(
+            provider,
+            (per_minute, ledger),
+            stop=stop,
+            max_wait=_max_wait(budget.interval),
+            on_wait=_on_wait(provider, metrics),
+        )
+        client = CoinMarketCapClient(http, settings.cmc_api_key, pacer=pacer)
+        if not budget.quotes_refresh:
+            yield lambda: client.fetch_listings(settings.pricing_depth)
+            return
+        reader = RankedIdsReader(
+            settings.kafka_bootstrap_servers, topics.top, metrics, client_id=PRICING_COMPONENT
+        )
+        async with reader:
+            yield PricingSource(
+                client,
+                depth=settings.pricing_depth,
+                max_ids=budget.ranked,
+                full_listing_seconds=budget.full_listing_seconds,
+                ranked_ids=reader.ids,
+            )
+
+    credits = {"listings": budget.listing_credits}
+    if budget.quotes_refresh:
+        credits["quotes"] = budget.quotes_credits
     return ProducerJob(
-        component="pricing-producer",
-        provider=CoinMarketCapClient.provider,
+        component=PRICING_COMPONENT,
+        provider=provider,
         base_url=settings.cmc_base_url,
         api_key=settings.cmc_api_key,
         key_env=ENV_DOCS["cmc_api_key"].name,
-        interval=settings.pricing_poll_seconds,
+        interval=budget.interval,
         ops_port=settings.pricing_ops_port,
-        topic=Topics.for_prefix(settings.topic_prefix).prices,
-        make_fetch=make_fetch,
+        topic=topics.prices,
+        status_topic=topics.status,
+        topics=(topics.prices, topics.status, *((topics.top,) if budget.quotes_refresh else ())),
+        schedule=budget.describe(),
+        schedule_fields=budget.log_fields(),
+        credits_per_call=credits,
+        open_fetch=open_fetch,
     )
 
 
 def ranking_job(settings: Settings) -> ProducerJob:
     """CryptoCompare toplist by 24h total volume -> the ``.ranks`` topic."""
+    windows = (
+        Window("second", 1.0, settings.cryptocompare_calls_per_second),
+        Window("minute", 60.0, settings.cryptocompare_calls_per_minute),
+        Window("hour", 3600.0, settings.cryptocompare_calls_per_hour),
+        Window("day", 86400.0, settings.cryptocompare_calls_per_day),
+    )
+    pace = plan_ranking(
+        windows,
+        depth=settings.ranking_depth,
+        page_size=PAGE_SIZE,
+        poll_seconds=settings.ranking_poll_seconds,
+    )
+    topics = Topics.for_prefix(settings.topic_prefix)
+    provider = CryptoCompareClient.provider
 
-    def make_fetch(http: httpx.AsyncClient) -> Callable[[], Awaitable[Snapshot]]:
-        client = CryptoCompareClient(http, settings.cryptocompare_api_key)
-        return lambda: client.fetch_ranking(settings.ranking_depth)
+    @contextlib.asynccontextmanager
+    async def open_fetch(
+        http: httpx.AsyncClient, stop: asyncio.Event, metrics: ProducerMetrics
+    ) -> AsyncIterator[Fetch]:
+        pacer = Pacer(
+            provider,
+            (SlidingWindowLimiter(windows),),
+            stop=stop,
+            max_wait=_max_wait(pace.interval),
+            on_wait=_on_wait(provider, metrics),
+        )
+        client = CryptoCompareClient(http, settings.cryptocompare_api_key, pacer=pacer)
+        yield lambda: client.fetch_ranking(settings.ranking_depth)
 
+    limits = ", ".join(f"{w.limit}/{w.name}" for w in windows)
     return ProducerJob(
-        component="ranking-producer",
-        provider=CryptoCompareClient.provider,
+        component=RANKING_COMPONENT,
+        provider=provider,
         base_url=settings.cryptocompare_base_url,
         api_key=settings.cryptocompare_api_key,
         key_env=ENV_DOCS["cryptocompare_api_key"].name,
-        interval=settings.ranking_poll_seconds,
+        interval=pace.interval,
         ops_port=settings.ranking_ops_port,
-        topic=Topics.for_prefix(settings.topic_prefix).ranks,
-        make_fetch=make_fetch,
+        topic=topics.ranks,
+        status_topic=topics.status,
+        topics=(topics.ranks, topics.status),
+        schedule=(
+            f"polls every {pace.interval:.1f} s: {pace.pages} toplist pages per poll within "
+            f"{limits}"
+        ),
+        schedule_fields=pace.log_fields(),
+        credits_per_call={},
+        open_fetch=open_fetch,
     )
 
 
 def run_pricing(settings: Settings) -> int:
     """Run the CoinMarketCap pricing producer until stopped; return the exit status."""
-    return _run(pricing_job(settings), settings)
+    return _run(PRICING_COMPONENT, pricing_job, settings)
 
 
 def run_ranking(settings: Settings) -> int:
     """Run the CryptoCompare ranking producer until stopped; return the exit status."""
-    return _run(ranking_job(settings), settings)
+    return _run(RANKING_COMPONENT, ranking_job, settings)
 
 
-def _run(job: ProducerJob, settings: Settings) -> int:
-    configure_logging(job.component, settings.log_level, settings.secrets)
+def _run(component: str, make_job: Callable[[Settings], ProducerJob], settings: Settings) -> int:
+    configure_logging(component, settings.log_level, settings.secrets)
+    try:
+        job = make_job(settings)
+    except BudgetError as exc:
+        logger.error(f"{component} cannot start: {exc}")
+        return EXIT_STARTUP_FAILURE
     return asyncio.run(serve(job, settings))
 
 
@@ -154,11 +279,12 @@ async def _serve(
     registry: CollectorRegistry,
 ) -> int:
     logger.info(f"starting {job.component}", extra={"settings": settings.public_dict()})
+    logger.info(f"{job.component} {job.schedule}", extra={"schedule": dict(job.schedule_fields)})
     if not job.api_key:
         logger.warning(f"{job.key_env} is empty: {job.provider} may refuse or throttle calls")
     try:
         prepared = await _unless_stopped(
-            _prepare_kafka(settings.kafka_bootstrap_servers, job.topic, broker_wait_seconds), stop
+            _prepare_kafka(settings.kafka_bootstrap_servers, job.topics, broker_wait_seconds), stop
         )
     except (TimeoutError, KafkaError, OSError, TopicMismatchError) as exc:
         logger.error(f"{job.component} cannot start: {exc}")
@@ -168,6 +294,9 @@ async def _serve(
         return EXIT_OK
 
     metrics = ProducerMetrics(job.provider, registry)
+    metrics.poll_interval(job.interval)
+    for call, credits in job.credits_per_call.items():
+        metrics.credits_per_call(call, credits)
     publisher = SnapshotPublisher(settings.kafka_bootstrap_servers, job.component)
     key = job.provider.encode()
     poller: Poller | None = None
@@ -178,20 +307,33 @@ async def _serve(
     async def publish(snapshot: Snapshot) -> int:
         return await publisher.publish(job.topic.name, key, snapshot)
 
+    async def send_status(status: ProducerStatus) -> int:
+        return await publisher.publish_status(job.status_topic.name, key, status)
+
+    status = StatusReporter(
+        provider=job.provider,
+        component=job.component,
+        interval=job.interval,
+        send=send_status,
+        metrics=metrics,
+        secrets=settings.secrets,
+    )
     try:
         async with (
             OpsServer("0.0.0.0", job.ops_port, is_ready, registry),
             publisher,
             httpx.AsyncClient(base_url=job.base_url, timeout=settings.http_timeout_seconds) as http,
+            job.open_fetch(http, stop, metrics) as fetch,
         ):
             poller = Poller(
                 provider=job.provider,
-                fetch=job.make_fetch(http),
+                fetch=fetch,
                 publish=publish,
                 interval=job.interval,
                 stop=stop,
                 metrics=metrics,
                 retry=RetryPolicy(attempts=settings.producer_retry_attempts),
+                status=status,
             )
             logger.info(f"{job.component} polling", extra={"topic": job.topic.name})
             await poller.run()
@@ -205,9 +347,9 @@ async def _serve(
     return EXIT_OK
 
 
-async def _prepare_kafka(servers: str, topic: TopicSpec, wait_seconds: float) -> None:
+async def _prepare_kafka(servers: str, topics: tuple[TopicSpec, ...], wait_seconds: float) -> None:
     await wait_for_broker(servers, timeout=wait_seconds)
-    await ensure_topics(servers, (topic,))
+    await ensure_topics(servers, topics)
 
 
 async def _unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> bool:

@@ -1,7 +1,8 @@
 """Prometheus metrics of one producer process, labelled by ``provider``.
 
 Create one ``ProducerMetrics`` per process (the default registry refuses duplicates);
-tests pass their own ``CollectorRegistry``.
+tests pass their own ``CollectorRegistry``. Label values are fixed words (provider,
+kind, window, call); no label ever holds a key or a provider message.
 """
 
 from __future__ import annotations
@@ -81,6 +82,52 @@ class ProducerMetrics:
             (*labels, "window"),
             registry=registry,
         )
+        self._skipped = Counter(
+            PREFIX + "skipped_messages",
+            "Kafka messages read and skipped because they could not be decoded or applied.",
+            labels,
+            registry=registry,
+        )
+        self._interval = Gauge(
+            PREFIX + "poll_interval_seconds",
+            "The effective poll interval (after credit budget and rate limits).",
+            labels,
+            registry=registry,
+        )
+        self._credits_per_call = Gauge(
+            PREFIX + "budget_credits_per_call",
+            "Provider credits one call costs, by call (listings, quotes).",
+            (*labels, "call"),
+            registry=registry,
+        )
+        self._credits_spent = Counter(
+            PREFIX + "budget_credits",
+            "Credits charged to the budget ledger (every call sent, whatever the answer).",
+            labels,
+            registry=registry,
+        )
+        self._waits = Counter(
+            PREFIX + "rate_limit_waits",
+            "Calls held back by our own limits, by the limit that decided (second, minute, "
+            "hour, day, month, credits, retry_after).",
+            (*labels, "limit"),
+            registry=registry,
+        )
+        self._wait_seconds = Counter(
+            PREFIX + "rate_limit_wait_seconds",
+            "Seconds calls were held back by our own limits.",
+            labels,
+            registry=registry,
+        )
+        self._status_failures = Counter(
+            PREFIX + "status_publish_failures",
+            "ProducerStatus records that could not be published (never fatal).",
+            labels,
+            registry=registry,
+        )
+        # The counters every service exposes show 0 from the start, not only once they move.
+        for counter in (self._retries, self._rejected, self._skipped, self._status_failures):
+            counter.labels(provider)
 
     def poll(self, *, success: bool) -> None:
         """Count one finished poll."""
@@ -113,3 +160,28 @@ class ProducerMetrics:
             self._calls_made.labels(self.provider, window).set(calls)
         for window, calls in usage.max_calls.items():
             self._max_calls.labels(self.provider, window).set(calls)
+
+    def skipped(self) -> None:
+        """Count one Kafka message that was skipped."""
+        self._skipped.labels(self.provider).inc()
+
+    def poll_interval(self, seconds: float) -> None:
+        """Expose the effective poll interval."""
+        self._interval.labels(self.provider).set(seconds)
+
+    def credits_per_call(self, call: str, credits: int) -> None:
+        """Expose what one ``call`` (``listings``, ``quotes``) costs."""
+        self._credits_per_call.labels(self.provider, call).set(credits)
+
+    def credits_spent(self, credits: int) -> None:
+        """Count credits charged to the budget."""
+        self._credits_spent.labels(self.provider).inc(credits)
+
+    def rate_limit_wait(self, limit: str, seconds: float) -> None:
+        """Count a call held back by ``limit`` for ``seconds``."""
+        self._waits.labels(self.provider, limit or "unknown").inc()
+        self._wait_seconds.labels(self.provider).inc(seconds)
+
+    def status_publish_failed(self) -> None:
+        """Count a status record that could not be published."""
+        self._status_failures.labels(self.provider).inc()

@@ -1,7 +1,9 @@
-"""The poll loop shared by both producers: fetch, publish, count, repeat until stopped.
+"""The poll loop shared by both producers: fetch, publish, count, report, repeat.
 
 A failed poll publishes nothing, so the last good snapshot on the topic stays in force.
-Only a fatal error (``AuthError``) ends the loop early; it propagates to the caller.
+After every poll, success or failure, the producer's status is reported (if a
+``StatusReporter`` is given). Only a fatal error (``AuthError``) ends the loop early; it
+propagates to the caller after its status was reported.
 """
 
 from __future__ import annotations
@@ -11,13 +13,16 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from aiokafka.errors import KafkaError
 
 from topcoins.producers.errors import BadResponseError, RateLimitError, UpstreamError
 from topcoins.producers.metrics import ProducerMetrics
 from topcoins.producers.publisher import Snapshot
+from topcoins.producers.ratelimit import WaitInterrupted
 from topcoins.producers.retry import RetryPolicy, Sleep, interruptible_sleep, with_retries
+from topcoins.producers.status import StatusReporter
 from topcoins.schemas.records import PriceSnapshot
 
 __all__ = ["Poller", "snapshot_items"]
@@ -35,7 +40,8 @@ class Poller:
 
     ``publish`` returns the encoded size in bytes. ``ready`` turns True once a snapshot
     has been published. Setting ``stop`` lets the current poll finish, then ``run``
-    returns; it also cuts short a retry wait (that poll then fails).
+    returns; it also cuts short a retry wait (that poll then fails) and a wait for a rate
+    limit (that poll is abandoned: no call was made, nothing is reported).
     """
 
     def __init__(
@@ -48,6 +54,7 @@ class Poller:
         stop: asyncio.Event,
         metrics: ProducerMetrics,
         retry: RetryPolicy | None = None,
+        status: StatusReporter | None = None,
         sleep: Sleep = interruptible_sleep,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
@@ -62,6 +69,7 @@ class Poller:
         self._stop = stop
         self._metrics = metrics
         self._retry = retry or RetryPolicy()
+        self._status = status
         self._sleep = sleep
         self._clock = clock
         self._wall_clock = wall_clock
@@ -84,7 +92,8 @@ class Poller:
         logger.info("poller stopped", extra={"provider": self.provider})
 
     async def poll_once(self) -> bool:
-        """One fetch-and-publish; True when a snapshot was published."""
+        """One fetch-and-publish, then the status report; True when a snapshot was published."""
+        attempted_at = datetime.fromtimestamp(self._wall_clock(), UTC)
         started = self._clock()
         try:
             snapshot = await with_retries(
@@ -95,9 +104,13 @@ class Poller:
                 sleep=self._sleep,
                 rand=self._rand,
             )
+        except WaitInterrupted:
+            logger.info("poll abandoned: stopping", extra={"provider": self.provider})
+            return False
         except UpstreamError as error:
             self._metrics.fetch_duration(self._clock() - started)
             self._failed(error)
+            await self._report_failure(attempted_at, error.kind, str(error))
             if error.fatal:
                 raise
             return False
@@ -107,6 +120,7 @@ class Poller:
             size = await self._publish(snapshot)
         except UpstreamError as error:  # the snapshot does not fit its schema
             self._failed(error)
+            await self._report_failure(attempted_at, error.kind, str(error))
             return False
         except KafkaError as error:
             self._metrics.error("publish")
@@ -115,6 +129,7 @@ class Poller:
                 "publish failed; the last published snapshot stays in force",
                 extra={"provider": self.provider, "kind": "publish", "error": repr(error)},
             )
+            await self._report_failure(attempted_at, "publish", f"Kafka: {error!r}")
             return False
         items = snapshot_items(snapshot)
         self._metrics.published(items=items, size_bytes=size, at_unix=self._wall_clock())
@@ -130,7 +145,13 @@ class Poller:
                 "fetch_seconds": round(fetch_seconds, 3),
             },
         )
+        if self._status is not None:
+            await self._status.succeeded(attempted_at, snapshot)
         return True
+
+    async def _report_failure(self, attempted_at: datetime, kind: str, error: str) -> None:
+        if self._status is not None:
+            await self._status.failed(attempted_at, kind, error)
 
     def _on_retry(self, error: UpstreamError, retry: int, delay: float) -> None:
         self._metrics.retried()

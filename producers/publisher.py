@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer
 
 from topcoins.producers.errors import BadResponseError
 from topcoins.schemas.codec import encode
-from topcoins.schemas.records import PriceSnapshot, RankingSnapshot
+from topcoins.schemas.records import PriceSnapshot, ProducerStatus, RankingSnapshot
 
 __all__ = ["HEADER_NAMES", "MAX_REQUEST_SIZE", "Snapshot", "SnapshotPublisher", "headers_for"]
 
@@ -144,5 +144,20 @@ class SnapshotPublisher:
             key=key,
             headers=headers_for(self.component, record),
             timestamp_ms=int(record.fetched_at.timestamp() * 1000),
+        )
+        return len(value)
+
+    async def publish_status(self, topic: str, key: bytes, status: ProducerStatus) -> int:
+        """Send one ``ProducerStatus`` (timestamped at its attempt) and wait for the ack."""
+        if self._producer is None:
+            raise RuntimeError(f"SnapshotPublisher is {self._state.value}; call start() first")
+        value = encode(status)
+        headers = [("producer", self.component.encode()), ("schema", b"ProducerStatus")]
+        await self._producer.send_and_wait(
+            topic,
+            value=value,
+            key=key,
+            headers=headers,
+            timestamp_ms=int(status.last_attempt_at.timestamp() * 1000),
         )
         return len(value)

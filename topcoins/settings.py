@@ -6,6 +6,7 @@ and tests build one from a plain dict with ``Settings.from_env({...})``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
@@ -50,10 +51,15 @@ ENV_DOCS: dict[str, _Env] = {
         "CRYPTOCOMPARE_API_KEY", "", "CryptoCompare API key (never logged).", secret=True
     ),
     "pricing_poll_seconds": _Env(
-        "PRICING_POLL_SECONDS", "60", "Seconds between two CoinMarketCap listing fetches."
+        "PRICING_POLL_SECONDS",
+        "60",
+        "Shortest time (s) between two CoinMarketCap polls; the credit budget may stretch it.",
     ),
     "ranking_poll_seconds": _Env(
-        "RANKING_POLL_SECONDS", "60", "Seconds between two CryptoCompare ranking fetches."
+        "RANKING_POLL_SECONDS",
+        "60",
+        "Shortest time (s) between two CryptoCompare ranking fetches; the rate limits may "
+        "stretch it.",
     ),
     "pricing_depth": _Env(
         "PRICING_DEPTH",
@@ -70,6 +76,39 @@ ENV_DOCS: dict[str, _Env] = {
         "PRODUCER_RETRY_ATTEMPTS",
         "3",
         "Provider calls per poll, first one included, before the poll counts as failed.",
+    ),
+    "cmc_monthly_credits": _Env(
+        "CMC_MONTHLY_CREDITS",
+        "10000",
+        "CoinMarketCap plan: API credits per month; polls are spaced so a 31-day month "
+        "never uses more, retries included.",
+    ),
+    "cmc_calls_per_minute": _Env(
+        "CMC_CALLS_PER_MINUTE", "30", "CoinMarketCap plan: API calls allowed per minute."
+    ),
+    "pricing_full_listing_seconds": _Env(
+        "PRICING_FULL_LISTING_SECONDS",
+        "21600",
+        "Seconds between two full CoinMarketCap listings; the polls in between refresh only "
+        "the ranked assets' quotes by id (0 = a full listing every poll).",
+    ),
+    "cryptocompare_calls_per_second": _Env(
+        "CRYPTOCOMPARE_CALLS_PER_SECOND", "20", "CryptoCompare plan: calls allowed per second."
+    ),
+    "cryptocompare_calls_per_minute": _Env(
+        "CRYPTOCOMPARE_CALLS_PER_MINUTE", "300", "CryptoCompare plan: calls allowed per minute."
+    ),
+    "cryptocompare_calls_per_hour": _Env(
+        "CRYPTOCOMPARE_CALLS_PER_HOUR", "3000", "CryptoCompare plan: calls allowed per hour."
+    ),
+    "cryptocompare_calls_per_day": _Env(
+        "CRYPTOCOMPARE_CALLS_PER_DAY", "7500", "CryptoCompare plan: calls allowed per day."
+    ),
+    "stale_after_seconds": _Env(
+        "STALE_AFTER_SECONDS",
+        "",
+        "Age (s) after which the web service flags served data as stale; empty = per source, "
+        "3 x its poll interval + HTTP_TIMEOUT_SECONDS.",
     ),
     "web_host": _Env("WEB_HOST", "0.0.0.0", "Address the web service binds."),
     "web_port": _Env("WEB_PORT", "6667", "Port of the web service."),
@@ -102,6 +141,20 @@ def _positive(parse: Callable[[str], T]) -> Callable[[str], T]:
         return value
 
     return parse_positive
+
+
+def _finite_float(raw: str) -> float:
+    value = float(raw)
+    if not math.isfinite(value):
+        raise ValueError(f"must be a finite number, got {raw!r}")
+    return value
+
+
+def _non_negative_seconds(raw: str) -> float:
+    value = _finite_float(raw)
+    if value < 0:
+        raise ValueError(f"must be 0 or more seconds, got {raw!r}")
+    return value
 
 
 def _port(raw: str) -> int:
@@ -141,6 +194,14 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "ranking_depth": _positive(int),
     "http_timeout_seconds": _positive(float),
     "producer_retry_attempts": _positive(int),
+    "cmc_monthly_credits": _positive(int),
+    "cmc_calls_per_minute": _positive(int),
+    "pricing_full_listing_seconds": _non_negative_seconds,
+    "cryptocompare_calls_per_second": _positive(int),
+    "cryptocompare_calls_per_minute": _positive(int),
+    "cryptocompare_calls_per_hour": _positive(int),
+    "cryptocompare_calls_per_day": _positive(int),
+    "stale_after_seconds": _positive(_finite_float),
     "web_port": _port,
     "consumer_fetch_wait_ms": _positive(int),
     "pricing_ops_port": _port,
@@ -166,6 +227,14 @@ class Settings:
     ranking_depth: int = 200
     http_timeout_seconds: float = 10.0
     producer_retry_attempts: int = 3
+    cmc_monthly_credits: int = 10_000
+    cmc_calls_per_minute: int = 30
+    pricing_full_listing_seconds: float = 21_600.0
+    cryptocompare_calls_per_second: int = 20
+    cryptocompare_calls_per_minute: int = 300
+    cryptocompare_calls_per_hour: int = 3_000
+    cryptocompare_calls_per_day: int = 7_500
+    stale_after_seconds: float | None = None
     web_host: str = "0.0.0.0"
     web_port: int = 6667
     worker_data_dir: str = "./.topcoins-data"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -50,3 +51,27 @@ async def make_http() -> AsyncIterator[Callable[[Handler, str], httpx.AsyncClien
     yield make
     for client in clients:
         await client.aclose()
+
+
+class FakeTime:
+    """A monotonic clock and a ``Sleep`` that advances it instead of sleeping.
+
+    ``stop_after=n`` sets ``stop`` on the n-th sleep (which then reports it was stopped).
+    """
+
+    def __init__(self, stop: asyncio.Event | None = None, stop_after: int | None = None) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+        self.stop = stop
+        self.stop_after = stop_after
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float, stop: asyncio.Event | None) -> bool:
+        self.sleeps.append(seconds)
+        if self.stop is not None and len(self.sleeps) == self.stop_after:
+            self.stop.set()
+            return True
+        self.now += seconds
+        return False

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import time
 import traceback
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,16 +15,19 @@ import pytest
 
 from tests.conftest import FIXTURES, load_fixture
 from tests.producers.conftest import API_KEY, Recorder, json_response
-from topcoins.producers.coinmarketcap import LISTINGS_PATH, CoinMarketCapClient
+from topcoins.producers.budget import CreditLedger
+from topcoins.producers.coinmarketcap import LISTINGS_PATH, QUOTES_PATH, CoinMarketCapClient
 from topcoins.producers.errors import (
     AuthError,
     BadResponseError,
+    LocalLimitError,
     ParameterError,
     RateLimitError,
     ServerError,
     UpstreamError,
     UpstreamTimeout,
 )
+from topcoins.producers.ratelimit import Pacer
 
 BASE_URL = "https://pro-api.coinmarketcap.test"
 LISTING_FIXTURES = sorted(path.name for path in Path(FIXTURES).glob("cmc_listings_*.json"))
@@ -71,11 +76,11 @@ async def fetch(make_http, recorder: Recorder, depth: int = 5000, key: str = API
 @pytest.mark.parametrize("name", LISTING_FIXTURES)
 async def test_every_recorded_listing_parses(make_http, name):
     body = envelope(name)
+    data = body["data"]
     recorder = Recorder(json_response(200, body))
 
-    snapshot = await fetch(make_http, recorder)
+    snapshot = await fetch(make_http, recorder, depth=len(data))  # the recorded request
 
-    data = body["data"]
     assert len(snapshot.quotes) == len(data)
     assert [q.cmc_id for q in snapshot.quotes] == [item["id"] for item in data]
     assert [q.cmc_rank for q in snapshot.quotes] == [item["cmc_rank"] for item in data]
@@ -227,12 +232,36 @@ async def test_duplicates_across_pages_keep_the_first(make_http):
 
 
 async def test_stops_when_provider_runs_out(make_http):
-    recorder = Recorder(json_response(200, envelope("cmc_listings_2021-08-31.json")))
+    data = envelope("cmc_listings_2021-08-31.json")["data"]
+    recorder = Recorder(json_response(200, {"data": data}))  # no total_count to hold it to
 
     snapshot = await fetch(make_http, recorder, depth=300)
 
     assert len(recorder.requests) == 1
     assert len(snapshot.quotes) == 100
+
+
+async def test_a_page_shorter_than_total_count_promises_is_rejected(make_http):
+    # A 100-listing answer to a 300-listing request while the provider counts 6265.
+    recorder = Recorder(json_response(200, envelope("cmc_listings_2021-08-31.json")))
+
+    with pytest.raises(BadResponseError, match="partial page: 100 listings from #1"):
+        await fetch(make_http, recorder, depth=300)
+
+
+async def test_a_short_last_page_within_total_count_is_whole(make_http):
+    recorder = Recorder(page([listing(i) for i in range(1, 51)], total_count=50))
+
+    snapshot = await fetch(make_http, recorder, depth=300)
+
+    assert len(snapshot.quotes) == 50
+
+
+async def test_an_answer_without_listings_is_rejected(make_http):
+    recorder = Recorder(page([]))
+
+    with pytest.raises(BadResponseError, match="no listings at all"):
+        await fetch(make_http, recorder, depth=100)
 
 
 async def test_stops_at_total_count(make_http):
@@ -388,3 +417,155 @@ async def test_repr_shows_no_key(make_http):
     client = CoinMarketCapClient(make_http(Recorder(page([])), BASE_URL), API_KEY)
 
     assert API_KEY not in repr(client)
+
+
+# --- quotes by id --------------------------------------------------------------------------
+
+
+def quotes_body(items: list[dict[str, Any]]) -> httpx.Response:
+    status = {"error_code": 0, "error_message": None, "credit_count": 1}
+    return json_response(200, {"status": status, "data": {str(i["id"]): i for i in items}})
+
+
+async def quotes(make_http, recorder: Recorder, ids, pacer=None):
+    client = CoinMarketCapClient(make_http(recorder, BASE_URL), API_KEY, pacer=pacer)
+    return await client.fetch_quotes(ids)
+
+
+async def test_quotes_by_id_in_the_order_asked(make_http):
+    recorder = Recorder(quotes_body([listing(1027, "ETH"), listing(1, "BTC")]))
+
+    answer = await quotes(make_http, recorder, [1, 1027, 1])
+
+    assert [q.cmc_id for q in answer] == [1, 1027]
+    assert answer[0].price_usd == _BTC["quote"]["USD"]["price"]
+    request = recorder.requests[0]
+    assert request.url.path == QUOTES_PATH
+    assert recorder.params() == {"id": "1,1027", "convert": "USD", "skip_invalid": "true"}
+    assert request.headers["X-CMC_PRO_API_KEY"] == API_KEY
+    assert API_KEY not in str(request.url)
+
+
+async def test_ids_the_provider_left_out_are_simply_missing(make_http):
+    recorder = Recorder(quotes_body([listing(1, "BTC")]))
+
+    answer = await quotes(make_http, recorder, [1, 99999])
+
+    assert [q.cmc_id for q in answer] == [1]
+
+
+@pytest.mark.parametrize(
+    ("answer", "match"),
+    [
+        (quotes_body([]), "none of the 2 ids"),
+        (quotes_body([listing(5, "XXX")]), "was not asked for"),
+        (
+            json_response(200, {"status": {"error_code": 0}, "data": {"1": listing(1027)}}),
+            "filed under",
+        ),
+        (json_response(200, {"status": {"error_code": 0}, "data": [listing(1)]}), "data object"),
+        (json_response(200, {"data": {"1": {**listing(1), "quote": {"USD": []}}}}), "quote.USD"),
+        (httpx.Response(200, text='{"data": {"1": {"id": 1'), "not JSON"),
+    ],
+)
+async def test_bad_quotes_answers_are_rejected(make_http, answer, match):
+    with pytest.raises(BadResponseError, match=match):
+        await quotes(make_http, Recorder(answer), [1, 2])
+
+
+async def test_quotes_errors_map_like_listings(make_http):
+    recorder = Recorder(json_response(401, error_body(1001, "This API Key is invalid.")))
+
+    with pytest.raises(AuthError, match=f"GET {QUOTES_PATH}.*CMC_API_KEY"):
+        await quotes(make_http, recorder, [1])
+
+
+# --- pacing, holds and deadlines -------------------------------------------------------------
+
+
+class RecordingPacer(Pacer):
+    """A pacer that records what each call costs and every hold (never waits)."""
+
+    def __init__(self) -> None:
+        super().__init__("coinmarketcap")
+        self.costs: list[int] = []
+        self.holds: list[float] = []
+
+    async def acquire(self, credits: int = 1) -> None:
+        self.costs.append(credits)
+
+    def hold(self, seconds: float) -> None:
+        self.holds.append(seconds)
+
+
+async def test_every_call_passes_the_pacer_at_its_credit_price(make_http):
+    first = [listing(i) for i in range(1, 5001)]
+    second = [listing(i) for i in range(5001, 7001)]
+    pacer = RecordingPacer()
+    client = CoinMarketCapClient(
+        make_http(Recorder(page(first, 9000), page(second, 9000)), BASE_URL), API_KEY, pacer=pacer
+    )
+
+    await client.fetch_listings(7000)
+
+    assert pacer.costs == [25, 10]
+
+
+async def test_quotes_go_in_batches_priced_per_100_ids(make_http):
+    ids = list(range(1, 601))
+    recorder = Recorder(
+        quotes_body([listing(i) for i in ids[:500]]), quotes_body([listing(i) for i in ids[500:]])
+    )
+    pacer = RecordingPacer()
+
+    answer = await quotes(make_http, recorder, ids, pacer=pacer)
+
+    assert len(answer) == 600
+    assert pacer.costs == [5, 1]
+    assert [len(recorder.params(i)["id"].split(",")) for i in range(2)] == [500, 100]
+
+
+async def test_a_rate_limit_with_a_known_reset_holds_the_pacer(make_http):
+    pacer = RecordingPacer()
+    recorder = Recorder(
+        json_response(429, error_body(1008, "rate"), headers={"Retry-After": "17"}),
+        json_response(429, error_body(1011, "IP limit")),
+    )
+    client = CoinMarketCapClient(make_http(recorder, BASE_URL), API_KEY, pacer=pacer)
+
+    for _ in range(2):
+        with pytest.raises(RateLimitError):
+            await client.fetch_listings(100)
+
+    assert pacer.holds == [17.0]  # 1011 has no documented reset: no hold
+
+
+async def test_a_local_limit_sends_nothing(make_http):
+    recorder = Recorder(page([listing(1)], 1))
+    pacer = Pacer("coinmarketcap", [CreditLedger(100.0, 0, now=time.monotonic())], max_wait=1.0)
+    client = CoinMarketCapClient(make_http(recorder, BASE_URL), API_KEY, pacer=pacer)
+    await client.fetch_listings(1)
+
+    with pytest.raises(
+        LocalLimitError, match="monthly credit budget allows the next call in 100 s"
+    ):
+        await client.fetch_listings(1)
+
+    assert len(recorder.requests) == 1
+
+
+async def test_an_answer_that_trickles_in_is_cut_off_at_the_deadline():
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(1.0)
+        return httpx.Response(200, json={"data": []})
+
+    transport = httpx.MockTransport(slow)
+    async with httpx.AsyncClient(base_url=BASE_URL, transport=transport, timeout=0.05) as http:
+        client = CoinMarketCapClient(http, API_KEY)
+        started = time.monotonic()
+
+        with pytest.raises(UpstreamTimeout, match=r"did not complete within 0\.05 s") as caught:
+            await client.fetch_listings(10)
+
+    assert time.monotonic() - started < 0.5
+    assert caught.value.retriable

@@ -16,11 +16,13 @@ from topcoins.producers.cryptocompare import TOPLIST_PATH, CryptoCompareClient
 from topcoins.producers.errors import (
     AuthError,
     BadResponseError,
+    LocalLimitError,
     ParameterError,
     RateLimitError,
     ServerError,
     UpstreamTimeout,
 )
+from topcoins.producers.ratelimit import Pacer, SlidingWindowLimiter, Window
 
 BASE_URL = "https://min-api.cryptocompare.test"
 FIXED_NOW = datetime(2022, 9, 21, 19, 16, 0, 123456, tzinfo=UTC)
@@ -329,3 +331,53 @@ async def test_empty_rate_limit_block_is_ignored(make_http):
     client, _ = await fetch(make_http, recorder, depth=10)
 
     assert client.rate_limit is None
+
+
+async def test_an_answer_without_any_asset_is_rejected(make_http):
+    recorder = Recorder(json_response(200, body_with([], count=741)))
+
+    with pytest.raises(BadResponseError, match="no assets at all"):
+        await fetch(make_http, recorder, depth=100)
+
+
+class CountingPacer(Pacer):
+    def __init__(self, limiter: SlidingWindowLimiter) -> None:
+        super().__init__("cryptocompare", [limiter], clock=lambda: 0.0)
+        self.acquired = 0
+
+    async def acquire(self, credits: int = 1) -> None:
+        self.acquired += 1
+        await super().acquire(credits)
+
+
+async def test_every_page_passes_the_pacer(make_http):
+    pacer = CountingPacer(SlidingWindowLimiter([Window("day", 86400, 7500)]))
+    recorder = Recorder(
+        json_response(200, body_with(items_2022(), count=741)),
+        json_response(200, body_with(items_2020() * 10, count=741)),
+        json_response(200, body_with([], count=741)),
+    )
+    client = CryptoCompareClient(make_http(recorder, BASE_URL), API_KEY, pacer=pacer)
+
+    await client.fetch_ranking(150)
+
+    assert pacer.acquired == len(recorder.requests) == 3
+
+
+async def test_the_rate_limit_block_reaches_the_limiter(make_http):
+    limiter = SlidingWindowLimiter(
+        [Window("second", 1, 20), Window("minute", 60, 300), Window("day", 86400, 7500)]
+    )
+    pacer = Pacer("cryptocompare", [limiter], clock=lambda: 0.0, max_wait=60.0)
+    body = load_fixture("cc_error_ratelimit_2024-07-29_http200.json")
+    recorder = Recorder(json_response(200, body))
+    client = CryptoCompareClient(make_http(recorder, BASE_URL), API_KEY, pacer=pacer)
+
+    with pytest.raises(RateLimitError):
+        await client.fetch_ranking(10)
+    with pytest.raises(LocalLimitError, match="day limit") as caught:
+        await client.fetch_ranking(10)  # the provider said the day is used up: no call
+
+    assert len(recorder.requests) == 1
+    assert caught.value.retry_after == 86400.0
+    assert limiter.calls("day", 0.0) == body["RateLimit"]["calls_made"]["day"]

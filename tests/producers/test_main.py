@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry
 
 from tests.conftest import load_fixture
+from topcoins.producers.budget import BudgetError
 from topcoins.producers.main import (
     EXIT_AUTH_ERROR,
     EXIT_OK,
@@ -25,7 +26,7 @@ from topcoins.producers.main import (
     serve,
 )
 from topcoins.schemas.codec import decode_as
-from topcoins.schemas.records import PriceSnapshot
+from topcoins.schemas.records import PriceSnapshot, ProducerStatus
 from topcoins.settings import Settings
 
 API_KEY = "sk-test-main-7d1e"
@@ -166,3 +167,102 @@ async def test_auth_error_exits_with_its_own_status(bootstrap_servers, fake_cmc,
     assert last.startswith("pricing-producer stopped:")
     assert "CMC_API_KEY" in last
     assert API_KEY not in caplog.text
+
+
+def test_jobs_run_on_the_effective_interval_and_ensure_the_status_topic():
+    settings = settings_for("localhost:9092")
+
+    pricing, ranking = pricing_job(settings), ranking_job(settings)
+
+    assert pricing.interval == pytest.approx(572.0, abs=0.01)  # free plan, quotes refresh
+    assert "polls every 572 s" in pricing.schedule
+    assert pricing.schedule_fields["listing_credits"] == 5
+    assert dict(pricing.credits_per_call) == {"listings": 5, "quotes": 2}
+    prefix = settings.topic_prefix
+    assert [t.name for t in pricing.topics] == [
+        f"{prefix}.prices.v1",
+        f"{prefix}.status.v1",
+        f"{prefix}.top.v1",
+    ]
+    assert ranking.interval == 60.0
+    assert [t.name for t in ranking.topics] == [f"{prefix}.ranks.v1", f"{prefix}.status.v1"]
+    assert pricing.status_topic == ranking.status_topic
+
+
+def test_fast_polls_are_stretched_to_the_plans():
+    settings = settings_for(
+        "localhost:9092",
+        PRICING_POLL_SECONDS="1",
+        RANKING_POLL_SECONDS="1",
+        PRICING_FULL_LISTING_SECONDS="0",
+    )
+
+    assert pricing_job(settings).interval == pytest.approx(5 * 31 * 86400 / 9985)
+    assert ranking_job(settings).interval == pytest.approx(25.6)  # 2 pages, 90 % of 7500/day
+
+
+def test_a_plan_too_small_for_the_depth_cannot_start():
+    settings = settings_for("localhost:9092", CMC_MONTHLY_CREDITS="10")
+
+    with pytest.raises(BudgetError, match="raise CMC_MONTHLY_CREDITS above 15"):
+        pricing_job(settings)
+
+
+async def test_status_follows_each_poll(bootstrap_servers, fake_cmc, caplog):
+    settings = settings_for(
+        bootstrap_servers,
+        CMC_BASE_URL=fake_cmc["url"],
+        PRICING_DEPTH="20",
+        PRICING_POLL_SECONDS="0.2",
+        CMC_MONTHLY_CREDITS="100000000",
+        CMC_CALLS_PER_MINUTE="600",
+        PRODUCER_RETRY_ATTEMPTS="1",
+    )
+    job = pricing_job(settings)
+    caplog.set_level(logging.INFO, logger="topcoins.producers")
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(job, settings, stop=stop, registry=CollectorRegistry()))
+    consumer = AIOKafkaConsumer(
+        job.status_topic.name,
+        job.topic.name,
+        bootstrap_servers=bootstrap_servers,
+        auto_offset_reset="earliest",
+    )
+    statuses: list[ProducerStatus] = []
+    snapshot_ids: list[str] = []
+    try:
+        while not fake_cmc["keys"] and not task.done():
+            await asyncio.sleep(0.05)
+        await consumer.start()
+        async with asyncio.timeout(30):
+            while not statuses or statuses[-1].consecutive_failures < 2:
+                message = await consumer.getone()
+                if message.topic == job.topic.name:
+                    snapshot_ids.append(decode_as(PriceSnapshot, message.value).snapshot_id)
+                    continue
+                assert message.key == b"coinmarketcap"
+                statuses.append(decode_as(ProducerStatus, message.value))
+                if len(statuses) == 1:
+                    fake_cmc["status"] = 500  # from now on every poll fails
+    finally:
+        stop.set()
+        status = await asyncio.wait_for(task, timeout=30)
+        await consumer.stop()
+
+    assert status == EXIT_OK
+    first, *_, last = statuses
+    assert first.consecutive_failures == 0
+    assert first.last_snapshot_id == snapshot_ids[0]
+    assert first.poll_interval_seconds == job.interval == 0.2
+    assert (last.last_error_kind, last.last_snapshot_id) == ("server", snapshot_ids[-1])
+    assert "HTTP 500" in (last.last_error or "")
+    assert API_KEY not in str(statuses)
+    schedule = next(r for r in caplog.records if "polls every" in r.getMessage())
+    assert schedule.schedule["poll_interval_seconds"] == job.interval
+
+
+def test_a_job_never_shows_its_key():
+    settings = settings_for("localhost:9092", CRYPTOCOMPARE_API_KEY="cc-secret-91f3")
+
+    assert API_KEY not in repr(pricing_job(settings))
+    assert "cc-secret-91f3" not in repr(ranking_job(settings))

@@ -26,8 +26,16 @@ from topcoins.producers.errors import (
 from topcoins.producers.metrics import ProducerMetrics
 from topcoins.producers.poller import Poller
 from topcoins.producers.publisher import Snapshot
+from topcoins.producers.ratelimit import WaitInterrupted
 from topcoins.producers.retry import RetryPolicy
-from topcoins.schemas.records import PriceQuote, PriceSnapshot, RankedAsset, RankingSnapshot
+from topcoins.producers.status import StatusReporter
+from topcoins.schemas.records import (
+    PriceQuote,
+    PriceSnapshot,
+    ProducerStatus,
+    RankedAsset,
+    RankingSnapshot,
+)
 
 PROVIDER = "coinmarketcap"
 AT = datetime(2024, 9, 17, 16, 0, tzinfo=UTC)
@@ -326,3 +334,86 @@ def test_interval_must_be_positive(registry):
 
 def test_upstream_errors_share_one_root():
     assert issubclass(BadResponseError, UpstreamError)
+
+
+class StatusSink:
+    def __init__(self) -> None:
+        self.sent: list[ProducerStatus] = []
+
+    async def __call__(self, status: ProducerStatus) -> None:
+        self.sent.append(status)
+
+
+def with_status() -> tuple[StatusReporter, StatusSink]:
+    sink = StatusSink()
+    reporter = StatusReporter(
+        provider=PROVIDER,
+        component="pricing-producer",
+        interval=60.0,
+        send=sink,
+        metrics=ProducerMetrics(PROVIDER, CollectorRegistry()),
+        secrets=(API_KEY,),
+    )
+    return reporter, sink
+
+
+async def test_status_is_reported_after_every_poll(registry):
+    status, sink = with_status()
+    fetch = Script(price_snapshot(1), ServerError("HTTP 502", provider=PROVIDER), price_snapshot(2))
+    poller, _ = make_poller(fetch, FakePublisher(), registry, polls=3, status=status)
+
+    await poller.run()
+
+    assert [s.consecutive_failures for s in sink.sent] == [0, 1, 0]
+    assert [s.last_snapshot_id for s in sink.sent] == ["snap-1", "snap-1", "snap-2"]
+    assert sink.sent[1].last_error == "HTTP 502"
+    assert sink.sent[1].last_error_kind == "server"
+    assert sink.sent[0].last_attempt_at == datetime.fromtimestamp(1726588800.0, UTC)
+    assert sink.sent[2].last_success_at == AT
+
+
+async def test_a_kafka_failure_is_reported_as_publish(registry):
+    status, sink = with_status()
+    poller, _ = make_poller(
+        Script(price_snapshot(1)), FakePublisher(KafkaTimeoutError()), registry, status=status
+    )
+
+    await poller.run()
+
+    assert sink.sent[0].last_error_kind == "publish"
+    assert sink.sent[0].last_snapshot_id is None
+
+
+async def test_a_bad_key_is_reported_before_the_loop_stops(registry):
+    status, sink = with_status()
+    error = AuthError(f"refused {API_KEY}; set CMC_API_KEY", provider=PROVIDER)
+    poller, _ = make_poller(Script(error), FakePublisher(), registry, status=status)
+
+    with pytest.raises(AuthError):
+        await poller.run()
+
+    assert sink.sent[0].last_error_kind == "auth"
+    assert "CMC_API_KEY" in (sink.sent[0].last_error or "")
+    assert API_KEY not in (sink.sent[0].last_error or "")
+
+
+async def test_stop_during_a_rate_limit_wait_abandons_the_poll_quietly(registry):
+    status, sink = with_status()
+
+    async def interrupted() -> Snapshot:
+        raise WaitInterrupted("stopped while waiting")
+
+    poller, _ = make_poller(interrupted, FakePublisher(), registry, status=status)
+
+    assert not await poller.poll_once()
+
+    assert sink.sent == []
+    assert sample(registry, "polls_total", outcome="failure") == 0
+
+
+def test_the_counters_every_service_exposes_start_at_zero(registry):
+    ProducerMetrics(PROVIDER, registry)
+
+    for name in ("retries", "rejected_answers", "skipped_messages", "status_publish_failures"):
+        value = registry.get_sample_value(f"topcoins_producer_{name}_total", {"provider": PROVIDER})
+        assert value == 0.0, name

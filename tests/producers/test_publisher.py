@@ -15,7 +15,13 @@ from topcoins.kafka_admin import ensure_topics
 from topcoins.producers.errors import BadResponseError
 from topcoins.producers.publisher import MAX_REQUEST_SIZE, SnapshotPublisher, headers_for
 from topcoins.schemas.codec import decode, encode
-from topcoins.schemas.records import PriceQuote, PriceSnapshot, RankedAsset, RankingSnapshot
+from topcoins.schemas.records import (
+    PriceQuote,
+    PriceSnapshot,
+    ProducerStatus,
+    RankedAsset,
+    RankingSnapshot,
+)
 from topcoins.schemas.topics import Topics
 
 AT = datetime(2024, 9, 17, 16, 0, 38, 490000, tzinfo=UTC)
@@ -184,6 +190,22 @@ def test_a_5000_quote_snapshot_fits_with_room_to_spare():
 
     assert len(value) < MAX_REQUEST_SIZE / 4
     assert len(gzip.compress(value)) < 1_000_000 / 4  # Kafka's default max.message.bytes
+
+
+async def test_status_is_sent_with_its_key_schema_header_and_attempt_time():
+    publisher, made = fake_publisher()
+    status = ProducerStatus(
+        "coinmarketcap", "pricing-producer", 572.0, AT, None, None, "HTTP 502", "server", AT, 1
+    )
+    await publisher.start()
+
+    size = await publisher.publish_status("p.status.v1", KEY, status)
+
+    sent = made[0].sent[0]
+    assert (sent["topic"], sent["key"], size) == ("p.status.v1", KEY, len(sent["value"]))
+    assert decode(sent["value"]) == status
+    assert dict(sent["headers"]) == {"producer": b"pricing-producer", "schema": b"ProducerStatus"}
+    assert sent["timestamp_ms"] == int(AT.timestamp() * 1000)
 
 
 async def test_round_trip_through_a_real_broker(bootstrap_servers):

@@ -2,7 +2,8 @@
 
 Behaviour where the real API is unknown or differs on purpose:
 - CoinMarketCap: with no key configured any non-empty key is accepted; ``convert`` other
-  than USD is a 400. Auth is checked before parameters.
+  than USD is a 400. Auth is checked before parameters. Quotes (v2) take ``id`` only (no
+  ``symbol``/``slug``); an unknown id is a 400 unless ``skip_invalid=true``.
 - CryptoCompare: ``limit`` is clamped to 10..100 (the legacy docs' min and max) rather
   than rejected; a page past the end has an empty ``Data``; ``MetaData.Count`` is the
   number of ranked assets. Auth is checked before parameters, and errors use HTTP 200.
@@ -33,12 +34,14 @@ from topcoins.emulator.responses import (
     cc_toplist,
     cmc_error,
     cmc_listings,
+    cmc_status,
 )
 from topcoins.emulator.state import EmulatorState, emulator_state
 
-__all__ = ["CC_TOPLIST_PATH", "CMC_LISTINGS_PATH", "PROVIDER_ROUTES"]
+__all__ = ["CC_TOPLIST_PATH", "CMC_LISTINGS_PATH", "CMC_QUOTES_PATH", "PROVIDER_ROUTES"]
 
 CMC_LISTINGS_PATH = "/v1/cryptocurrency/listings/latest"
+CMC_QUOTES_PATH = "/v2/cryptocurrency/quotes/latest"
 CC_TOPLIST_PATH = "/data/top/totalvolfull"
 _CC_LIMITS = (10, 100)
 _CC_PATH_MISSING = {"Response": "Error", "Message": "Path does not exist", "Type": 0, "Data": {}}
@@ -109,10 +112,10 @@ def _cmc_params(query: Mapping[str, str]) -> dict[str, Any]:
     return {"start": start, "limit": limit, "sort": sort, "descending": direction == "desc"}
 
 
-async def cmc_listings_latest(request: Request) -> Response:
-    """``GET /v1/cryptocurrency/listings/latest``."""
-    state, now = emulator_state(request), time.time()
-    fault = await _take_fault(state, "coinmarketcap", request)
+def _cmc_refusal(
+    state: EmulatorState, request: Request, fault: Fault | None, now: float
+) -> Response | None:
+    """What a CoinMarketCap call gets before its parameters are read: a fault or a key error."""
     mode = fault.mode if fault else None
     if fault is not None and mode == "server_error":
         return _server_error(fault)
@@ -126,11 +129,59 @@ async def cmc_listings_latest(request: Request) -> Response:
     expected = state.config.cmc_api_key
     if mode == "auth" or (expected and not hmac.compare_digest(key or "", expected)):
         return _json(cmc_error(now, 1001, "This API Key is invalid."), fault, 401)
+    return None
+
+
+async def cmc_listings_latest(request: Request) -> Response:
+    """``GET /v1/cryptocurrency/listings/latest``."""
+    state, now = emulator_state(request), time.time()
+    fault = await _take_fault(state, "coinmarketcap", request)
+    refusal = _cmc_refusal(state, request, fault, now)
+    if refusal is not None:
+        return refusal
     try:
         params = _cmc_params(request.query_params)
     except _ParamError as exc:
         return _json(cmc_error(now, 400, str(exc)), fault, 400)
     return _json(cmc_listings(state.market, now=now, **params), fault)
+
+
+def _cmc_ids(query: Mapping[str, str], known: Mapping[int, Any]) -> list[int]:
+    """The ``id`` list of a quotes call (unknown ids dropped with ``skip_invalid=true``)."""
+    raw = query.get("id", "")
+    if not raw:
+        raise _ParamError("id", '"value" must contain at least one of [id, symbol, slug]')
+    try:
+        ids = list(dict.fromkeys(int(part) for part in raw.split(",")))
+    except ValueError:
+        raise _ParamError("id", f'Invalid value for "id": "{raw}"') from None
+    unknown = [cmc_id for cmc_id in ids if cmc_id not in known]
+    if unknown and query.get("skip_invalid", "false").lower() != "true":
+        raise _ParamError("id", f'Invalid value for "id": "{unknown[0]}"')
+    if query.get("convert", "USD").upper() != "USD":
+        raise _ParamError("convert", 'Invalid value for "convert" (emulator: USD only)')
+    return [cmc_id for cmc_id in ids if cmc_id in known]
+
+
+async def cmc_quotes_latest(request: Request) -> Response:
+    """``GET /v2/cryptocurrency/quotes/latest?id=1,1027``: listing items keyed by id."""
+    state, now = emulator_state(request), time.time()
+    fault = await _take_fault(state, "coinmarketcap", request)
+    refusal = _cmc_refusal(state, request, fault, now)
+    if refusal is not None:
+        return refusal
+    everything = max(1, len(state.market.listings()))
+    listing = cmc_listings(
+        state.market, start=1, limit=everything, sort="market_cap", descending=True, now=now
+    )
+    by_id = {item["id"]: item for item in listing["data"]}
+    try:
+        ids = _cmc_ids(request.query_params, by_id)
+    except _ParamError as exc:
+        return _json(cmc_error(now, 400, str(exc)), fault, 400)
+    asked = len(request.query_params.get("id", "").split(","))
+    status = cmc_status(now) | {"credit_count": max(1, math.ceil(asked / 100)), "notice": None}
+    return _json({"status": status, "data": {str(i): by_id[i] for i in ids}}, fault)
 
 
 # --- CryptoCompare -----------------------------------------------------------------------
@@ -184,6 +235,7 @@ async def cc_path_missing(request: Request) -> Response:
 
 PROVIDER_ROUTES = [
     Route(CMC_LISTINGS_PATH, cmc_listings_latest, methods=["GET"]),
+    Route(CMC_QUOTES_PATH, cmc_quotes_latest, methods=["GET"]),
     Route(CC_TOPLIST_PATH, cc_totalvolfull, methods=["GET"]),
     Route("/data/{rest:path}", cc_path_missing, methods=["GET"]),
 ]

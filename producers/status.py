@@ -1,0 +1,121 @@
+"""A producer's health after each poll, published to the compacted status topic.
+
+``StatusReporter`` keeps the running record (last success, last error, consecutive
+failures) and sends a fresh ``ProducerStatus`` after every poll, success or failure. A
+status that cannot be sent is logged and counted, never raised: status is for
+observers, and the poll loop must go on without it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+
+from topcoins.producers.metrics import ProducerMetrics
+from topcoins.producers.publisher import Snapshot
+from topcoins.schemas.records import ProducerStatus, utc_millis
+
+__all__ = ["MAX_ERROR_CHARS", "StatusReporter", "one_line"]
+
+logger = logging.getLogger(__name__)
+
+MAX_ERROR_CHARS = 500
+
+SendStatus = Callable[[ProducerStatus], Awaitable[object]]
+
+
+def one_line(text: str, secrets: Iterable[str] = (), limit: int = MAX_ERROR_CHARS) -> str:
+    """``text`` on one line, at most ``limit`` characters, every secret replaced by ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    text = re.sub(r"\s+", " ", text).strip()
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class StatusReporter:
+    """Builds and sends the ``ProducerStatus`` of one producer after each poll."""
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        component: str,
+        interval: float,
+        send: SendStatus,
+        metrics: ProducerMetrics,
+        secrets: Iterable[str] = (),
+    ) -> None:
+        self._send = send
+        self._metrics = metrics
+        self._secrets = tuple(s for s in secrets if s)
+        self._status: ProducerStatus | None = None
+        self.provider = provider
+        self.component = component
+        self.interval = interval
+
+    def __repr__(self) -> str:
+        return f"StatusReporter(provider={self.provider!r})"
+
+    @property
+    def current(self) -> ProducerStatus | None:
+        """The last status built (sent or not), None before the first poll."""
+        return self._status
+
+    async def succeeded(self, attempted_at: datetime, snapshot: Snapshot) -> ProducerStatus:
+        """Record a published snapshot and send the status."""
+        status = self._next(attempted_at)
+        status = dataclasses.replace(
+            status,
+            last_success_at=snapshot.fetched_at,
+            last_snapshot_id=snapshot.snapshot_id,
+            consecutive_failures=0,
+        )
+        return await self._publish(status)
+
+    async def failed(self, attempted_at: datetime, kind: str, error: str) -> ProducerStatus:
+        """Record a failed poll (``kind`` as in ``UpstreamError.kind``, or ``publish``)."""
+        status = self._next(attempted_at)
+        status = dataclasses.replace(
+            status,
+            last_error=one_line(error, self._secrets),
+            last_error_kind=kind,
+            last_error_at=utc_millis(attempted_at),
+            consecutive_failures=status.consecutive_failures + 1,
+        )
+        return await self._publish(status)
+
+    def _next(self, attempted_at: datetime) -> ProducerStatus:
+        previous = self._status
+        if previous is None:
+            return ProducerStatus(
+                provider=self.provider,
+                component=self.component,
+                poll_interval_seconds=self.interval,
+                last_attempt_at=utc_millis(attempted_at),
+                last_success_at=None,
+                last_snapshot_id=None,
+                last_error=None,
+                last_error_kind=None,
+                last_error_at=None,
+                consecutive_failures=0,
+            )
+        return dataclasses.replace(previous, last_attempt_at=utc_millis(attempted_at))
+
+    async def _publish(self, status: ProducerStatus) -> ProducerStatus:
+        self._status = status
+        try:
+            await self._send(status)
+        except Exception as exc:  # never fatal: the poll loop must go on
+            self._metrics.status_publish_failed()
+            logger.warning(
+                "could not publish the producer status",
+                extra={
+                    "provider": status.provider,
+                    "error": one_line(f"{type(exc).__name__}: {exc}", self._secrets),
+                },
+            )
+        return status

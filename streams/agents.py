@@ -8,11 +8,26 @@ this order: every changed ``TopCoin`` row (key = symbol), a tombstone for every 
 left the list, then the ``TopListMeta`` (key ``_meta``). A reader that applies messages in
 order and publishes its view at each meta therefore only sees complete generations. The
 sends go through one Faust producer, are issued in order and awaited before the tables
-change, so a crash never leaves a table ahead of the topic.
+change, so a crash never leaves a table ahead of the topic (except a snapshot stored from
+a backlog, below: it is published once the worker has caught up).
+
+Every message on the top topic carries the headers ``producer=stream-worker``,
+``ranking_snapshot_id`` and ``pricing_snapshot_id`` (absent while no prices are known) of
+its generation; a row also carries its ``match_rule``.
 
 A message that is not a snapshot of the expected type is logged (topic, partition,
 offset), counted in ``topcoins_worker_skipped_messages_total`` and skipped. A snapshot
 older (by ``fetched_at``) than the one in force, or the same snapshot again, is skipped too.
+
+**Backlog collapse.** A worker that starts on a long backlog (a new consumer group reads
+up to 7 days of snapshots) does not join and publish a generation for each old snapshot.
+A snapshot that is not the last message available on its partition (``is_caught_up``:
+its offset is below the partition's high watermark minus one, the watermark coming from
+the consumer's latest fetch response) is only stored as the snapshot in force; the join
+runs for the last one. The stored pair is *pending*: if the last message turns out to be
+unusable (undecodable, stale, a repeat), the pending pair is joined and published then.
+A worker starts pending, since its recovered tables may hold a pair it never published.
+Counted in ``topcoins_worker_backlog_snapshots_total``.
 """
 
 from __future__ import annotations
@@ -25,7 +40,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import faust
-from faust.types import AgentT, StreamT, TopicT
+from faust.types import TP, AgentT, StreamT, TopicT
 from faust.types.tuples import Message
 
 from topcoins.schemas import codec
@@ -38,11 +53,22 @@ from topcoins.streams.metrics import WorkerMetrics
 from topcoins.streams.tables import SnapshotKind, WorkerTables
 from topcoins.streams.topics import WorkerTopics
 
-__all__ = ["Outcome", "TopListUpdater", "WorkerAgents", "register_agents"]
+__all__ = [
+    "PRODUCER",
+    "Outcome",
+    "TopListUpdater",
+    "WorkerAgents",
+    "generation_headers",
+    "is_caught_up",
+    "register_agents",
+]
 
 logger = logging.getLogger(__name__)
 
 Snapshot = RankingSnapshot | PriceSnapshot
+
+# The ``producer`` header of every message the worker writes to the top topic.
+PRODUCER = "stream-worker"
 
 
 class Outcome(StrEnum):
@@ -50,6 +76,7 @@ class Outcome(StrEnum):
 
     PUBLISHED = "published"
     STORED = "stored"  # prices kept; no ranking yet to join them with
+    BACKLOG = "backlog"  # kept as the snapshot in force; newer messages wait on the partition
     UNDECODABLE = "undecodable"
     WRONG_TYPE = "wrong_type"
     STALE = "stale"
@@ -77,37 +104,67 @@ class TopListUpdater:
         self._lock = asyncio.Lock()
         # Decoded form of the bytes in the ``latest`` table, to decode each snapshot once.
         self._decoded: dict[SnapshotKind, tuple[bytes, Snapshot]] = {}
+        # True while the snapshots in force may differ from the last published generation.
+        self._pending = True
 
-    async def apply(self, kind: SnapshotKind, message: Message, value: bytes | None) -> Outcome:
-        """Handle one input message of ``kind``; never raises for bad input data."""
+    async def apply(
+        self, kind: SnapshotKind, message: Message, value: bytes | None, *, caught_up: bool = True
+    ) -> Outcome:
+        """Handle one input message of ``kind``; never raises for bad input data.
+
+        ``caught_up=False`` says newer messages wait on the message's partition: an
+        accepted snapshot is then stored without a join (``Outcome.BACKLOG``).
+        """
         snapshot = self._decode(kind, message, value)
-        if isinstance(snapshot, Outcome):
-            return snapshot
-        assert value is not None
         async with self._lock:
-            current = self._in_force(kind)
-            if current is not None:
-                if snapshot.snapshot_id == current.snapshot_id:
-                    return self._skip(message, Outcome.DUPLICATE, snapshot)
-                if snapshot.fetched_at < current.fetched_at:
-                    return self._skip(message, Outcome.STALE, snapshot)
+            if not isinstance(snapshot, Outcome):
+                current = self._in_force(kind)
+                if current is not None and snapshot.snapshot_id == current.snapshot_id:
+                    snapshot = self._skip(message, Outcome.DUPLICATE, snapshot)
+                elif current is not None and snapshot.fetched_at < current.fetched_at:
+                    snapshot = self._skip(message, Outcome.STALE, snapshot)
+            if isinstance(snapshot, Outcome):
+                if caught_up and self._pending:
+                    await self._publish_in_force(kind)
+                return snapshot
+            assert value is not None
             ranking, prices = self._join_inputs(snapshot)
-            if ranking is None:
+            if not caught_up or ranking is None:
                 self._store(kind, value, snapshot)
+                self._pending = True
+                if not caught_up:
+                    self.metrics.backlog_snapshots.inc()
+                    return Outcome.BACKLOG
                 logger.info(
                     "price snapshot stored; waiting for a ranking",
                     extra={"snapshot_id": snapshot.snapshot_id},
                 )
                 return Outcome.STORED
-            started = time.perf_counter()
-            result = join_top_list(ranking, prices, self.aliases)
-            self.metrics.join_seconds.observe(time.perf_counter() - started)
-            await self._publish(result)
+            await self._publish_join(kind, ranking, prices)
             self._store(kind, value, snapshot)
-            self.metrics.joins.inc()
-            self.metrics.unmatched_assets.set(result.meta.unmatched)
-            self._log_join(kind, snapshot, result)
             return Outcome.PUBLISHED
+
+    async def _publish_in_force(self, trigger: SnapshotKind) -> None:
+        """Join and publish the snapshots in force (the pending pair), if there is a ranking."""
+        ranking = self._in_force(SnapshotKind.RANKING)
+        if isinstance(ranking, RankingSnapshot):
+            prices = self._in_force(SnapshotKind.PRICES)
+            await self._publish_join(
+                trigger, ranking, prices if isinstance(prices, PriceSnapshot) else None
+            )
+
+    async def _publish_join(
+        self, trigger: SnapshotKind, ranking: RankingSnapshot, prices: PriceSnapshot | None
+    ) -> None:
+        """Join one pair and publish the generation; no longer pending once it is out."""
+        started = time.perf_counter()
+        result = join_top_list(ranking, prices, self.aliases)
+        self.metrics.join_seconds.observe(time.perf_counter() - started)
+        await self._publish(result)
+        self._pending = False
+        self.metrics.joins.inc()
+        self.metrics.unmatched_assets.set(result.meta.unmatched)
+        self._log_join(trigger, result)
 
     def _decode(
         self, kind: SnapshotKind, message: Message, value: bytes | None
@@ -186,23 +243,35 @@ class TopListUpdater:
     async def _publish(self, result: JoinResult) -> None:
         """Write changed rows, then tombstones, then the meta; wait for all; then the table."""
         top_coins = self.tables.top_coins
-        encoded = {row.symbol: codec.encode(row) for row in result.rows}
-        changed = [(s, payload) for s, payload in encoded.items() if top_coins.get(s) != payload]
+        encoded = {row.symbol: (row, codec.encode(row)) for row in result.rows}
+        changed = [
+            (row, data) for row, data in encoded.values() if top_coins.get(row.symbol) != data
+        ]
         departed = sorted(set(top_coins.keys()) - encoded.keys())
+        headers = generation_headers(result)
         # Each ``send`` returns once the message is queued in the producer, so the queue
         # (and the single partition) holds them in this order; then wait for delivery.
-        deliveries = [await self.top.send(key=s, value=payload) for s, payload in changed]
-        deliveries += [await self.top.send(key=s, value=None) for s in departed]
-        deliveries.append(await self.top.send(key=META_KEY, value=codec.encode(result.meta)))
+        deliveries = [
+            await self.top.send(
+                key=row.symbol,
+                value=data,
+                headers=[*headers, ("match_rule", row.match_rule.encode())],
+            )
+            for row, data in changed
+        ]
+        deliveries += [await self.top.send(key=s, value=None, headers=headers) for s in departed]
+        deliveries.append(
+            await self.top.send(key=META_KEY, value=codec.encode(result.meta), headers=headers)
+        )
         await asyncio.gather(*deliveries)
-        for symbol, payload in changed:
-            top_coins[symbol] = payload
+        for row, data in changed:
+            top_coins[row.symbol] = data
         for symbol in departed:
             del top_coins[symbol]
         self.metrics.rows_written.labels("row").inc(len(changed))
         self.metrics.rows_written.labels("tombstone").inc(len(departed))
 
-    def _log_join(self, kind: SnapshotKind, snapshot: Snapshot, result: JoinResult) -> None:
+    def _log_join(self, kind: SnapshotKind, result: JoinResult) -> None:
         """One line per generation; a warning when the ranking needed repair or ids clashed."""
         report = result.report
         needs_attention = bool(
@@ -213,7 +282,6 @@ class TopListUpdater:
             "published top list",
             extra={
                 "trigger": kind.value,
-                "snapshot_id": snapshot.snapshot_id,
                 "ranking_snapshot_id": result.meta.ranking_snapshot_id,
                 "pricing_snapshot_id": result.meta.pricing_snapshot_id,
                 "rows": len(result.rows),
@@ -232,18 +300,59 @@ class TopListUpdater:
         )
 
 
+def generation_headers(result: JoinResult) -> list[tuple[str, bytes]]:
+    """The headers every top-topic message of ``result``'s generation carries."""
+    headers = [
+        ("producer", PRODUCER.encode()),
+        ("ranking_snapshot_id", result.meta.ranking_snapshot_id.encode()),
+    ]
+    if result.meta.pricing_snapshot_id is not None:
+        headers.append(("pricing_snapshot_id", result.meta.pricing_snapshot_id.encode()))
+    return headers
+
+
+def is_caught_up(offset: int, highwater: int | None) -> bool:
+    """True when the message at ``offset`` is the last one available on its partition.
+
+    ``highwater`` is the partition's high watermark (the offset the next message will get)
+    from the consumer's latest fetch response, None when unknown. Unknown counts as caught
+    up: an extra join is harmless, a last snapshot left unjoined is not. A watermark that
+    under-reports (Tansu's ListOffsets does after a multi-record batch; its fetch responses
+    did not in our tests) only makes a message look *more* caught up, so the last message
+    is always joined; ``- 1`` and not ``- 2``, so the one before it is not.
+    """
+    return highwater is None or offset >= highwater - 1
+
+
 def register_agents(app: faust.App, topics: WorkerTopics, updater: TopListUpdater) -> WorkerAgents:
     """Attach one agent per input topic to ``app``; each yields an ``Outcome`` per message."""
 
+    def caught_up(message: Message) -> bool:
+        return is_caught_up(message.offset, _highwater(app, message.tp))
+
     async def process_ranks(stream: StreamT[bytes]) -> AsyncIterator[Outcome]:
         async for event in stream.events():
-            yield await updater.apply(SnapshotKind.RANKING, event.message, event.value)
+            message = event.message
+            yield await updater.apply(
+                SnapshotKind.RANKING, message, event.value, caught_up=caught_up(message)
+            )
 
     async def process_prices(stream: StreamT[bytes]) -> AsyncIterator[Outcome]:
         async for event in stream.events():
-            yield await updater.apply(SnapshotKind.PRICES, event.message, event.value)
+            message = event.message
+            yield await updater.apply(
+                SnapshotKind.PRICES, message, event.value, caught_up=caught_up(message)
+            )
 
     return WorkerAgents(
         ranks=app.agent(topics.ranks, name="process-ranks", concurrency=1)(process_ranks),
         prices=app.agent(topics.prices, name="process-prices", concurrency=1)(process_prices),
     )
+
+
+def _highwater(app: faust.App, tp: TP) -> int | None:
+    """The partition's high watermark as the consumer last fetched it, None if unknown."""
+    try:
+        return app.consumer.highwater(tp)
+    except Exception:  # not started (test context), partition revoked mid-rebalance, ...
+        return None

@@ -25,6 +25,11 @@ class WorkerMetrics:
             "Ranked assets without a CoinMarketCap price in the current generation.",
             registry=registry,
         )
+        self.backlog_snapshots = Counter(
+            "topcoins_worker_backlog_snapshots",
+            "Snapshots stored without a join because newer messages waited on their partition.",
+            registry=registry,
+        )
         self.join_seconds = Histogram(
             "topcoins_worker_join_seconds",
             "Time to join one generation (CPU only, no I/O).",

@@ -41,6 +41,19 @@ def _web(args: argparse.Namespace) -> int:
     return run_web(_settings())
 
 
+def _replay(args: argparse.Namespace) -> int:
+    from topcoins.streams.replay import run_replay
+
+    return run_replay(
+        _settings(),
+        since=args.since,
+        until=args.until,
+        at=args.at,
+        limit=args.limit,
+        output=args.format,
+    )
+
+
 def _emulator(args: argparse.Namespace) -> int:
     from topcoins.emulator.app import EmulatorConfig
     from topcoins.emulator.main import run
@@ -101,6 +114,20 @@ def _parser() -> argparse.ArgumentParser:
         help="embedded broker to start when KAFKA_BOOTSTRAP_SERVERS is unset (default: tansu)",
     )
     dev.set_defaults(handler=_dev)
+    replay = sub.add_parser(
+        "replay",
+        help="rebuild the top list from the raw snapshot topics (worker untouched) and print it",
+        description="Rebuild the joined list from the raw snapshot topics into fresh state "
+        "and print it (rows on stdout, a summary on stderr). Times are ISO 8601 (UTC when "
+        "no offset is given); the raw topics keep about 7 days.",
+    )
+    replay.add_argument("--since", metavar="ISO", help="replay from this time (default: oldest)")
+    moment = replay.add_mutually_exclusive_group()
+    moment.add_argument("--until", metavar="ISO", help="replay up to this time (default: now)")
+    moment.add_argument("--at", metavar="ISO", help="the list as it was at this time")
+    replay.add_argument("--limit", type=int, metavar="N", help="print the first N rows")
+    replay.add_argument("--format", choices=("json", "csv", "table"), default="table")
+    replay.set_defaults(handler=_replay)
     broker = sub.add_parser("broker", help="run a local broker on loopback until Ctrl-C")
     broker.add_argument("kind", choices=("tansu", "apache-kafka"))
     broker.add_argument("--port", type=int, default=9092)

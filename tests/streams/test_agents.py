@@ -14,7 +14,7 @@ from topcoins.schemas import codec
 from topcoins.schemas.records import TopCoin, TopListMeta
 from topcoins.schemas.topics import META_KEY
 from topcoins.settings import Settings
-from topcoins.streams.agents import Outcome
+from topcoins.streams.agents import Outcome, is_caught_up
 from topcoins.streams.app import build_worker
 
 VOLUME_2020 = ranking_from_fixture("cc_totalvolfull_2020-05-04_page0_limit10.json")
@@ -31,9 +31,13 @@ class TopTopicRecorder:
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes | None]] = []
+        self.headers: list[dict[str, str]] = []
 
-    async def send(self, *, key: str, value: bytes | None, **kwargs: object) -> asyncio.Future:
+    async def send(
+        self, *, key: str, value: bytes | None, headers=None, **kwargs: object
+    ) -> asyncio.Future:
         self.sent.append((key, value))
+        self.headers.append({name: raw.decode() for name, raw in headers or ()})
         delivered = asyncio.get_running_loop().create_future()
         delivered.set_result(None)
         return delivered
@@ -42,7 +46,12 @@ class TopTopicRecorder:
         """The messages sent since the last call, values decoded (None for a tombstone)."""
         out = [(k, codec.decode(v) if v is not None else None) for k, v in self.sent]
         self.sent.clear()
+        self.headers.clear()
         return out
+
+    def metas(self) -> list[TopListMeta]:
+        """The generations closed since the last ``take``."""
+        return [codec.decode_as(TopListMeta, v) for k, v in self.sent if k == META_KEY]
 
 
 @pytest.fixture
@@ -211,3 +220,136 @@ async def test_join_metrics(worker, ranks, prices, registry):
     assert metric(registry, "topcoins_worker_join_seconds_count") == 2
     assert metric(registry, "topcoins_worker_rows_written_total", kind="row") == 20
     assert metric(registry, "topcoins_worker_rows_written_total", kind="tombstone") == 0
+
+
+async def test_every_top_message_carries_its_generation_in_headers(worker, ranks, prices, top):
+    await put(prices, PRICES_2020, b"coinmarketcap")
+    await put(ranks, VOLUME_2020, b"cryptocompare")
+    top.take()
+
+    await put(ranks, MKTCAP_2020, b"cryptocompare")
+
+    generation = {"producer": "stream-worker", "ranking_snapshot_id": "ranking-2"}
+    generation["pricing_snapshot_id"] = PRICES_2020.snapshot_id
+    keys = [key for key, _ in top.sent]
+    by_key = dict(zip(keys, top.headers, strict=True))
+    assert by_key["BTC"] == {**generation, "match_rule": "exact"}
+    assert by_key["LTC"] == generation  # a tombstone: LTC left the list
+    assert by_key[META_KEY] == generation
+
+
+async def test_without_prices_the_pricing_header_is_absent(ranks, top):
+    await put(ranks, VOLUME_2020, b"cryptocompare")
+
+    assert top.headers[-1] == {"producer": "stream-worker", "ranking_snapshot_id": "ranking-1"}
+
+
+@pytest.mark.parametrize(
+    ("offset", "highwater", "caught_up"),
+    [
+        (9, 10, True),  # the last message: the next one will get offset 10
+        (8, 10, False),  # one more waits
+        (0, 10, False),
+        (9, 9, True),  # a watermark that under-reports by one still joins the last
+        (9, None, True),  # unknown: join (an extra join is harmless, a missed one is not)
+        (12, 10, True),  # a stale watermark
+    ],
+)
+def test_is_caught_up(offset, highwater, caught_up):
+    assert is_caught_up(offset, highwater) is caught_up
+
+
+def backlog_of(count: int) -> list:
+    """``count`` rankings of the same assets, a minute apart, ids backlog-0.."""
+    return [
+        dataclasses.replace(
+            VOLUME_2020,
+            snapshot_id=f"backlog-{n}",
+            fetched_at=VOLUME_2020.fetched_at + timedelta(minutes=n),
+        )
+        for n in range(count)
+    ]
+
+
+@pytest.fixture
+def highwater(worker, monkeypatch):
+    """Sets the high watermark the agents see for every partition (None: unknown)."""
+    marks = {"value": None}
+    monkeypatch.setattr(worker.app.consumer, "highwater", lambda tp: marks["value"])
+    return marks
+
+
+async def test_a_backlog_is_stored_and_joined_once_at_its_end(
+    worker, ranks, prices, top, highwater, registry
+):
+    snapshots = backlog_of(10)
+    highwater["value"] = len(snapshots)  # offsets 0..9 are all already on the partition
+
+    outcomes = [await put(ranks, snapshot, b"cryptocompare") for snapshot in snapshots]
+
+    assert outcomes == [Outcome.BACKLOG] * 9 + [Outcome.PUBLISHED]
+    assert [meta.ranking_snapshot_id for meta in top.metas()] == ["backlog-9"]
+    assert worker.tables.latest["ranking"] == codec.encode(snapshots[-1])
+    assert metric(registry, "topcoins_worker_backlog_snapshots_total") == 9
+    assert metric(registry, "topcoins_worker_joins_total") == 1
+
+
+async def test_a_backlogged_ranking_is_joined_with_the_latest_prices(
+    worker, ranks, prices, top, highwater
+):
+    snapshots = backlog_of(3)
+    highwater["value"] = 3
+    for snapshot in snapshots[:2]:
+        await put(ranks, snapshot, b"cryptocompare")
+    highwater["value"] = 1  # the prices partition holds one message: caught up at once
+
+    assert await put(prices, PRICES_2020, b"coinmarketcap") is Outcome.PUBLISHED
+
+    meta = top.metas()[-1]
+    assert (meta.ranking_snapshot_id, meta.pricing_snapshot_id) == ("backlog-1", "prices-1")
+
+
+async def test_a_watermark_one_short_still_joins_the_last_snapshot(ranks, top, highwater):
+    snapshots = backlog_of(5)
+    highwater["value"] = len(snapshots) - 1  # Tansu-style under-report
+
+    outcomes = [await put(ranks, snapshot, b"cryptocompare") for snapshot in snapshots]
+
+    assert outcomes[-1] is Outcome.PUBLISHED
+    assert top.metas()[-1].ranking_snapshot_id == "backlog-4"
+    assert len(top.metas()) == 2  # the one before the last looked caught up too
+
+
+async def test_a_pending_pair_is_published_when_the_last_message_is_unusable(ranks, top, highwater):
+    snapshots = backlog_of(2)
+    highwater["value"] = 3
+
+    await put(ranks, snapshots[0], b"cryptocompare")
+    await put(ranks, snapshots[1], b"cryptocompare")
+    assert top.metas() == []
+
+    assert await put(ranks, b"junk", b"cryptocompare") is Outcome.UNDECODABLE
+
+    assert [meta.ranking_snapshot_id for meta in top.metas()] == ["backlog-1"]
+
+
+async def test_a_repeat_of_the_snapshot_in_force_publishes_it_after_a_restart(worker, ranks, top):
+    """A worker starts pending: its recovered tables may hold a pair never published."""
+    worker.tables.latest.data["ranking"] = codec.encode(VOLUME_2020)  # as recovered
+
+    assert await put(ranks, VOLUME_2020, b"cryptocompare") is Outcome.DUPLICATE
+    assert [meta.ranking_snapshot_id for meta in top.metas()] == ["ranking-1"]
+
+    assert await put(ranks, VOLUME_2020, b"cryptocompare") is Outcome.DUPLICATE
+    assert len(top.metas()) == 1  # published once; no longer pending
+
+
+async def test_backlogged_prices_without_any_ranking_wait_for_one(prices, top, highwater):
+    highwater["value"] = 2
+
+    assert await put(prices, PRICES_2020, b"coinmarketcap") is Outcome.BACKLOG
+    later = dataclasses.replace(
+        PRICES_2020, snapshot_id="prices-2", fetched_at=PRICES_2020.fetched_at + timedelta(1)
+    )
+    assert await put(prices, later, b"coinmarketcap") is Outcome.STORED
+    assert top.sent == []

@@ -16,3 +16,10 @@ def test_importing_the_join_does_not_import_faust():
     code = "import sys, topcoins.streams.join; print('faust' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_importing_the_history_reader_does_not_import_faust():
+    """The web service imports it for ``at=`` queries."""
+    code = "import sys, topcoins.streams.history; print('faust' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -3,7 +3,8 @@
 Starts two uvicorn servers in turn on loopback ports, each in its own process:
 
 * ``app``: the real ``create_app(settings, StaticReplica(view))`` with a 200-asset view;
-* ``bare``: a ten-line ASGI app that sends the very same status, headers and body.
+* ``bare``: a ten-line ASGI app that sends the very same status, headers and body
+  (fixed: it never recomputes the ages, which the real app does once a second).
 
 Each is loaded for a bounded time with ``wrk`` (when installed) or a bounded number of
 requests from a small keep-alive asyncio load generator, alternating rounds, and the
@@ -41,7 +42,7 @@ def sample_view() -> Any:
     from topcoins.schemas.records import TopCoin, TopListMeta
     from topcoins.web.view import TopListBuilder
 
-    fetched = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    fetched = datetime.now(UTC)  # fresh data, as in production
     builder = TopListBuilder()
     symbols = []
     for i in range(200):
@@ -88,10 +89,14 @@ def real_app() -> Any:
 
 
 def bare_app() -> Any:
+    from topcoins.settings import Settings
+    from topcoins.web.freshness import StalenessPolicy
     from topcoins.web.params import Format
     from topcoins.web.rendered import RenderedView
 
-    prepared = RenderedView(sample_view()).response(Format.JSON, 100)
+    view = sample_view()
+    freshness = StalenessPolicy(Settings()).evaluate(view, {}, int(time.time()) + 1)
+    prepared = RenderedView(view).response(Format.JSON, 100, freshness)
     start = {"type": "http.response.start", "status": 200, "headers": prepared.headers}
     body = {"type": "http.response.body", "body": prepared.body}
 

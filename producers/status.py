@@ -103,7 +103,11 @@ class StatusReporter:
                 last_error_at=None,
                 consecutive_failures=0,
             )
-        return dataclasses.replace(previous, last_attempt_at=utc_millis(attempted_at))
+        return dataclasses.replace(
+            previous,
+            last_attempt_at=utc_millis(attempted_at),
+            poll_interval_seconds=self.interval,  # the current interval, should it change
+        )
 
     async def _publish(self, status: ProducerStatus) -> ProducerStatus:
         self._status = status

@@ -7,20 +7,31 @@
     ``min(200, RANKING_DEPTH)``. ``format`` defaults to what ``Accept`` prefers (CSV only
     when ``text/csv`` ranks above ``application/json``). Unknown or repeated parameters,
     and bad values, are 400 ``{"error": ..., "detail": ...}``; 503 with ``Retry-After``
-    until the first complete generation has arrived. Answers carry a strong ``ETag``
-    (hash of the body) and honour ``If-None-Match`` with 304.
+    until the first complete generation has arrived. Answers carry an ``ETag`` (weak for
+    JSON, strong for CSV; it changes with the data and when a source turns stale) and
+    honour ``If-None-Match`` with 304.
 
     JSON: ``{"data": [{"rank", "symbol", "name", "price_usd", "cmc_id",
-    "volume_24h_usd"}, ...], "meta": {"ranking_updated_at", "prices_updated_at",
-    "total_ranked", "provider_total", "count", "limit"}}``. CSV: ``Rank,Symbol,Price USD``
-    with CRLF line ends and RFC 4180 quoting. An unknown price is ``null`` / an empty
-    field, never 0. Numbers are the shortest text that reads back as the same double,
-    positional (no exponent) and always with a decimal point; timestamps are
-    ``2024-05-01T12:00:00.000Z``.
+    "volume_24h_usd", "price_fetched_at", "rank_fetched_at"}, ...], "meta":
+    {"ranking_updated_at", "prices_updated_at", "ranking_age_seconds",
+    "prices_age_seconds", "stale", "stale_sources", "total_ranked", "provider_total",
+    "count", "limit"}}``. CSV: ``Rank,Symbol,Price USD`` with CRLF line ends and RFC 4180
+    quoting. An unknown price is ``null`` / an empty field, never 0, and has no
+    ``price_fetched_at``. Numbers are the shortest text that reads back as the same
+    double, positional (no exponent) and always with a decimal point; timestamps are
+    ``2024-05-01T12:00:00.000Z``. Headers: ``Last-Modified`` (the older of the two fetch
+    times), ``X-Data-Age`` (seconds, oldest source), ``X-Data-Stale: true|false``; see
+    ``topcoins.web.freshness`` for ages and the staleness rule.
+
+``GET /status``
+    Per provider (``cryptocompare``: ranking, ``coinmarketcap``: prices): its latest
+    reported poll (``ProducerStatus``, or ``"status": "unknown"``) and the age and
+    staleness of its served data; plus the served generation's snapshot ids.
 
 ``GET /healthz``, ``/readyz``, ``/version``, ``/metrics``, ``/diagnostics``
-    Liveness; readiness (a view has arrived and the Kafka consumer runs); version, git
-    commit and build time; Prometheus metrics; every ranked asset with its match rule.
+    Liveness; readiness (the replica has read the top topic to its end and holds a
+    complete list; it then stays ready, stale data or not); version, git commit and build
+    time; Prometheus metrics; every ranked asset with its match rule.
 """
 
 from topcoins.web.app import create_app
@@ -33,13 +44,16 @@ from topcoins.web.errors import (
     RequestError,
     WebError,
 )
+from topcoins.web.freshness import Freshness, Source, StalenessPolicy
 from topcoins.web.main import run_web
 from topcoins.web.replica import Replica, ReplicaStats, StaticReplica, TopListReplica
+from topcoins.web.status import StatusBoard
 from topcoins.web.version import BuildInfo
 from topcoins.web.view import TopListBuilder, TopListEntry, TopListView
 
 __all__ = [
     "BuildInfo",
+    "Freshness",
     "IncompleteGeneration",
     "InvalidMessage",
     "InvalidParameter",
@@ -48,7 +62,10 @@ __all__ = [
     "ReplicaError",
     "ReplicaStats",
     "RequestError",
+    "Source",
+    "StalenessPolicy",
     "StaticReplica",
+    "StatusBoard",
     "TopListBuilder",
     "TopListEntry",
     "TopListReplica",

@@ -6,7 +6,8 @@ lifespan that starts the replica before the first request and stops it after the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -15,6 +16,7 @@ from starlette.middleware import Middleware
 from topcoins.schemas.topics import Topics
 from topcoins.settings import Settings
 from topcoins.web.errors import exception_handlers
+from topcoins.web.freshness import FreshnessClock, StalenessPolicy
 from topcoins.web.metrics import WebMetrics
 from topcoins.web.middleware import RequestMetricsMiddleware, TopListFastPath
 from topcoins.web.params import QueryParser
@@ -26,12 +28,17 @@ __all__ = ["create_app"]
 
 
 def create_app(
-    settings: Settings, replica: Replica | None = None, *, build: BuildInfo | None = None
+    settings: Settings,
+    replica: Replica | None = None,
+    *,
+    build: BuildInfo | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> Starlette:
     """The web app; ``replica`` defaults to a Kafka ``TopListReplica`` of the top topic.
 
     Tests and benchmarks pass a ``StaticReplica``; ``build`` defaults to what
-    ``load_build_info()`` finds (package version, git commit, install time).
+    ``load_build_info()`` finds (package version, git commit, install time); ``clock``
+    (unix seconds) is what data ages are measured against.
     """
     served: Replica = (
         TopListReplica(settings, Topics.for_prefix(settings.topic_prefix))
@@ -39,8 +46,8 @@ def create_app(
         else replica
     )
     build = build or load_build_info()
-    metrics = WebMetrics(served, build)
-    renderer = Renderer(served)
+    renderer = Renderer(served, FreshnessClock(StalenessPolicy(settings), clock))
+    metrics = WebMetrics(served, build, renderer.freshness)
     top_list = TopListEndpoint(renderer, QueryParser(settings.ranking_depth))
     ops = OpsEndpoints(served, renderer, metrics, build)
 
@@ -49,7 +56,7 @@ def create_app(
         async with served:
             yield
 
-    return Starlette(
+    app = Starlette(
         routes=build_routes(top_list, ops),
         middleware=[
             Middleware(TopListFastPath, endpoint=top_list, counter=metrics.requests),
@@ -58,3 +65,7 @@ def create_app(
         exception_handlers=dict(exception_handlers),
         lifespan=lifespan,
     )
+    # No trailing-slash redirects: an unknown path (``/status/`` too) is a JSON 404. The
+    # redirect's Location would be built from the client's Host header, whatever it holds.
+    app.router.redirect_slashes = False
+    return app

@@ -4,12 +4,15 @@ Numbers (``price_usd``, ``volume_24h_usd``) are written with the shortest digits
 read back as the same float (Python's ``repr``), in positional notation and always with
 a decimal point: ``0.00001234`` rather than ``1.234e-05``, ``67000.0`` rather than
 ``67000``. JSON and CSV use the same text, so both round-trip to the stored double.
-Timestamps are ISO 8601 UTC with milliseconds and a ``Z``: ``2024-05-01T12:00:00.000Z``.
+Timestamps are ISO 8601 UTC with milliseconds and a ``Z``: ``2024-05-01T12:00:00.000Z``;
+in HTTP headers they are HTTP dates (``Wed, 01 May 2024 12:00:00 GMT``).
 
 The diagnostics body uses the same number text.
 
 Bodies are assembled from per-entry fragments, so the answer for any ``limit`` is one
-``join`` over the first ``limit`` fragments of the view.
+``join`` over the first ``limit`` fragments of the view. A JSON body is its ``data`` part,
+which depends only on the view and ``limit``, followed by its ``meta``, which also carries
+the ages and staleness of a ``Freshness`` (see ``topcoins.web.freshness``).
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from email.utils import format_datetime
 from typing import Any
 
+from topcoins.web.freshness import Freshness
 from topcoins.web.view import TopListEntry, TopListView
 
 __all__ = [
@@ -35,9 +40,12 @@ __all__ = [
     "diagnostics_item",
     "diagnostics_summary",
     "format_number",
+    "http_date",
     "iso_utc",
     "json_body",
+    "json_data",
     "json_item",
+    "json_meta",
 ]
 
 CSV_COLUMNS = ("Rank", "Symbol", "Price USD")
@@ -62,6 +70,11 @@ def iso_utc(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def http_date(moment: datetime) -> str:
+    """``Wed, 01 May 2024 12:00:00 GMT`` (RFC 9110 IMF-fixdate; sub-seconds dropped)."""
+    return format_datetime(moment.astimezone(UTC), usegmt=True)
+
+
 def _json_str(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
@@ -70,36 +83,48 @@ def _json_number(value: float | None) -> str:
     return "null" if value is None else format_number(value)
 
 
+def _json_time(moment: datetime | None) -> str:
+    return "null" if moment is None else f'"{iso_utc(moment)}"'
+
+
 def json_item(entry: TopListEntry) -> bytes:
-    """One element of ``data``: rank, symbol, name, price_usd, cmc_id, volume_24h_usd."""
+    """One element of ``data``: rank, symbol, name, price_usd, cmc_id, volume_24h_usd,
+    price_fetched_at (null when there is no price) and rank_fetched_at."""
     return (
         f'{{"rank":{entry.rank},"symbol":{_json_str(entry.symbol)},'
         f'"name":{_json_str(entry.name)},"price_usd":{_json_number(entry.price_usd)},'
         f'"cmc_id":{"null" if entry.cmc_id is None else entry.cmc_id},'
-        f'"volume_24h_usd":{_json_number(entry.volume_24h_usd)}}}'
+        f'"volume_24h_usd":{_json_number(entry.volume_24h_usd)},'
+        f'"price_fetched_at":{_json_time(entry.price_fetched_at)},'
+        f'"rank_fetched_at":{_json_time(entry.rank_fetched_at)}}}'
     ).encode()
 
 
-def json_body(view: TopListView, items: Sequence[bytes], limit: int) -> bytes:
-    """``{"data": [first limit items], "meta": {...}}`` as compact UTF-8 JSON."""
-    data = items[:limit]
-    meta = {
+def json_data(items: Sequence[bytes], limit: int) -> bytes:
+    """The start of a JSON body, up to ``"meta":``: ``{"data":[first limit items],"meta":``."""
+    return b"".join((b'{"data":[', b",".join(items[:limit]), b'],"meta":'))
+
+
+def json_meta(view: TopListView, limit: int, freshness: Freshness) -> dict[str, Any]:
+    """The ``meta`` object: fetch times, ages, staleness, counts."""
+    return {
         "ranking_updated_at": iso_utc(view.ranking_updated_at),
         "prices_updated_at": iso_utc(view.prices_updated_at),
+        "ranking_age_seconds": freshness.ranking.age_seconds,
+        "prices_age_seconds": freshness.prices.age_seconds,
+        "stale": freshness.stale,
+        "stale_sources": [str(source) for source in freshness.stale_sources],
         "total_ranked": view.total_ranked,
         "provider_total": view.provider_total,
-        "count": len(data),
+        "count": min(limit, view.total_ranked),
         "limit": limit,
     }
-    return b"".join(
-        (
-            b'{"data":[',
-            b",".join(data),
-            b'],"meta":',
-            json.dumps(meta, separators=(",", ":")).encode("utf-8"),
-            b"}",
-        )
-    )
+
+
+def json_body(view: TopListView, items: Sequence[bytes], limit: int, freshness: Freshness) -> bytes:
+    """``{"data": [first limit items], "meta": {...}}`` as compact UTF-8 JSON."""
+    meta = json.dumps(json_meta(view, limit, freshness), separators=(",", ":"))
+    return b"".join((json_data(items, limit), meta.encode("utf-8"), b"}"))
 
 
 def csv_lines(rows: Iterable[Sequence[str]]) -> bytes:

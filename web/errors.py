@@ -117,7 +117,10 @@ async def _request_error(request: Request, exc: Exception) -> Response:
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    method, path = request.method, request.url.path
+    # scope["path"], not request.url.path: building request.url decodes the raw query
+    # string as UTF-8, so a query such as ``%80`` sent raw (b"\x80") would turn this 404
+    # into a 500 (found by tests/web/test_app_fuzz.py).
+    method, path = request.method, request.scope["path"]
     if exc.status_code == 404:
         detail = f"there is no resource at {path}; try GET /?limit=10"
         return error_response(404, "not_found", detail)
@@ -132,7 +135,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     logger.error(
         "unhandled error while serving a request",
         exc_info=exc,
-        extra={"method": request.method, "path": request.url.path},
+        extra={"method": request.method, "path": request.scope["path"]},
     )
     detail = "the server failed to answer this request; it has been logged"
     return error_response(500, "internal_error", detail)

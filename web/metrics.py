@@ -9,13 +9,18 @@
   ``topcoins_web_last_generation_timestamp_seconds``,
   ``topcoins_web_ranking_updated_timestamp_seconds``,
   ``topcoins_web_prices_updated_timestamp_seconds``, ``topcoins_web_ranked_assets``,
-  ``topcoins_web_unmatched_assets``;
+  ``topcoins_web_unmatched_assets``, ``topcoins_web_replica_caught_up``,
+  ``topcoins_web_status_messages_applied_total``,
+  ``topcoins_web_skipped_status_messages_total``;
+* freshness of the served view per source (``source`` = ``ranking`` or ``prices``):
+  ``topcoins_web_data_age_seconds``, ``topcoins_web_data_stale`` (1 when stale),
+  ``topcoins_web_stale_after_seconds``;
 * ``topcoins_web_build_info{version,git_commit,build_time}`` and the process collectors.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -28,6 +33,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from topcoins.web.freshness import Freshness
 from topcoins.web.replica import Replica
 from topcoins.web.version import BuildInfo
 
@@ -87,6 +93,21 @@ class _ReplicaCollector(Collector):
             1 if self.replica.running else 0,
         )
         yield _gauge(
+            "topcoins_web_replica_caught_up",
+            "1 once the replica has read the top topic to its end and holds a complete list.",
+            1 if self.replica.caught_up else 0,
+        )
+        yield _counter(
+            "topcoins_web_status_messages_applied",
+            "Status-topic messages applied.",
+            stats.status_messages_applied,
+        )
+        yield _counter(
+            "topcoins_web_skipped_status_messages",
+            "Status-topic messages skipped because they did not decode or broke the key contract.",
+            stats.skipped_status_messages,
+        )
+        yield _gauge(
             "topcoins_web_replica_lag_messages",
             "Messages between the replica's position and the top topic's high watermark.",
             stats.lag,
@@ -118,6 +139,36 @@ class _ReplicaCollector(Collector):
         )
 
 
+class _FreshnessCollector(Collector):
+    def __init__(self, freshness: Callable[[], Freshness]) -> None:
+        self.freshness = freshness
+
+    def collect(self) -> Iterator[Metric]:
+        freshness = self.freshness()
+        age = GaugeMetricFamily(
+            "topcoins_web_data_age_seconds",
+            "Whole seconds since the served data of each source was fetched from its provider.",
+            labels=["source"],
+        )
+        stale = GaugeMetricFamily(
+            "topcoins_web_data_stale",
+            "1 when the served data of a source is stale (or missing), else 0.",
+            labels=["source"],
+        )
+        threshold = GaugeMetricFamily(
+            "topcoins_web_stale_after_seconds",
+            "Age after which the served data of a source counts as stale.",
+            labels=["source"],
+        )
+        for item in freshness.sources:
+            labels = [str(item.source)]
+            if item.age_seconds is not None:
+                age.add_metric(labels, item.age_seconds)
+            stale.add_metric(labels, 1 if item.stale else 0)
+            threshold.add_metric(labels, item.stale_after_seconds)
+        yield from (age, stale, threshold)
+
+
 class _BuildInfoCollector(Collector):
     def __init__(self, build: BuildInfo) -> None:
         self.build = build
@@ -146,17 +197,25 @@ def _gauge(name: str, doc: str, value: float | None) -> Metric:
 class WebMetrics:
     """The web service's registry: requests, replica and build info, plus process metrics."""
 
-    def __init__(self, replica: Replica, build: BuildInfo) -> None:
+    def __init__(
+        self,
+        replica: Replica,
+        build: BuildInfo,
+        freshness: Callable[[], Freshness] | None = None,
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.requests = RequestCounter()
-        for collector in (
+        collectors: list[Collector] = [
             self.requests,
             _ReplicaCollector(replica),
             _BuildInfoCollector(build),
             PROCESS_COLLECTOR,
             PLATFORM_COLLECTOR,
             GC_COLLECTOR,
-        ):
+        ]
+        if freshness is not None:
+            collectors.append(_FreshnessCollector(freshness))
+        for collector in collectors:
             self.registry.register(collector)
 
     def render(self) -> bytes:

@@ -11,6 +11,12 @@ Rules (each violation is a 400 that says what is wrong and what is allowed):
 
 Parsing is memoised per raw query string and per ``Accept`` value (bounded), so the hot
 path does no string work for repeated requests.
+
+Adding a parameter (the planned ``at=<ISO time>`` for a historical list): name it in
+``PARAMETERS``, give ``TopListQuery`` a field with a default (None: the live list), add a
+``_<name>`` validator to ``QueryParser`` and extend ``_allowed``. A query with ``at`` is
+not the live list: it must not be answered from the live view's cache, and its ``meta``
+describes the historical data rather than the live freshness.
 """
 
 from __future__ import annotations
@@ -21,11 +27,14 @@ from urllib.parse import parse_qsl
 
 from topcoins.web.errors import InvalidParameter
 
-__all__ = ["DEFAULT_LIMIT", "Format", "QueryParser", "TopListQuery", "negotiate"]
+__all__ = ["DEFAULT_LIMIT", "PARAMETERS", "Format", "QueryParser", "TopListQuery", "negotiate"]
 
 DEFAULT_LIMIT = 200
 _MEMO_SIZE = 1024
 _MAX_FIELDS = 8
+
+# The query parameters of GET /; any other name is a 400 ``unknown_parameter``.
+PARAMETERS = ("limit", "format")
 
 
 class Format(StrEnum):
@@ -80,7 +89,7 @@ class QueryParser:
         values: dict[str, list[str]] = {}
         for name, value in pairs:
             values.setdefault(name, []).append(value)
-        unknown = sorted(set(values) - {"limit", "format"})
+        unknown = sorted(set(values) - set(PARAMETERS))
         if unknown:
             raise InvalidParameter(
                 "unknown_parameter",

@@ -1,11 +1,19 @@
-"""An in-process replica of the top topic: the latest complete ``TopListView``.
+"""An in-process replica of the top topic (the latest complete ``TopListView``) and of the
+status topic (the latest ``ProducerStatus`` per provider).
 
-``TopListReplica`` owns an ``AIOKafkaConsumer`` without a consumer group, assigned to the
-top topic's partitions and reading from the beginning, so every web process rebuilds the
-whole (compacted) list on its own. Messages go through a ``TopListBuilder``; a message
-that cannot be applied is logged with its topic, partition and offset, counted and
-skipped. Requests only ever read ``replica.view``: they never wait on Kafka, and when the
-broker goes away the last view keeps being served while the consumer reconnects.
+``TopListReplica`` reads both topics with consumers without a consumer group, from the
+beginning (``follower.TopicFollower``), so every web process rebuilds the whole
+(compacted) list on its own. Top-topic messages go through a ``TopListBuilder``, status
+messages through a ``StatusBoard``; a message that cannot be applied is logged with its
+topic, partition and offset, counted and skipped. Requests only ever read
+``replica.view`` and ``replica.statuses``: they never wait on Kafka, and when the broker
+goes away the last view keeps being served while the consumers reconnect.
+
+``caught_up`` turns true once the replica has read the top topic up to the end offset the
+broker reported at start-up *and* has a complete generation, so a replica started while
+the rest runs reports ready only with the full current list, not with the first
+generation of a long backlog. It never turns false again: a replica that has the list
+keeps serving it (flagged stale when it gets old) through broker and provider outages.
 
 ``StaticReplica`` serves fixed views from memory (tests, benchmarks).
 """
@@ -16,16 +24,19 @@ import asyncio
 import enum
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Protocol, Self
+from types import MappingProxyType, TracebackType
+from typing import Protocol, Self
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from topcoins.schemas.records import ProducerStatus
 from topcoins.schemas.topics import Topics
 from topcoins.settings import Settings
 from topcoins.web.errors import IncompleteGeneration, ReplicaError
+from topcoins.web.follower import ConsumerFactory, Message, TopicFollower
+from topcoins.web.status import StatusBoard
 from topcoins.web.view import TopListBuilder, TopListView
 
 __all__ = [
@@ -38,11 +49,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# How long one fetch call may block the replica's loop (not requests) when idle.
-_POLL_TIMEOUT_MS = 1000
 _RETRY_FIRST_S = 0.5
 _RETRY_MAX_S = 30.0
-_TOPIC_POLL_MAX_S = 5.0
+# Empty fetches in a row that count as "read to the end" (see follower.TopicFollower).
+_IDLE_POLLS = 3
 
 
 @dataclass
@@ -55,6 +65,8 @@ class ReplicaStats:
     incomplete_generations: int = 0
     lag: int | None = None
     last_generation_at: float | None = None
+    status_messages_applied: int = 0
+    skipped_status_messages: int = 0
 
 
 class Replica(Protocol):
@@ -70,6 +82,16 @@ class Replica(Protocol):
     @property
     def running(self) -> bool:
         """True while the replica is receiving updates."""
+        ...
+
+    @property
+    def caught_up(self) -> bool:
+        """True once the replica holds the full current list (see the module docstring)."""
+        ...
+
+    @property
+    def statuses(self) -> Mapping[str, ProducerStatus]:
+        """The latest ``ProducerStatus`` per provider; a new mapping after every change."""
         ...
 
     async def wait_for_view(self, after: TopListView | None = None) -> TopListView:
@@ -115,12 +137,24 @@ class _State(enum.Enum):
 
 
 class StaticReplica:
-    """A replica that serves the views it is given; ``publish`` swaps in a new one."""
+    """A replica that serves the views it is given; ``publish`` swaps in a new one.
 
-    def __init__(self, view: TopListView | None = None, *, running: bool = True) -> None:
+    It is caught up as soon as it has a view; ``publish_status`` sets a provider's status.
+    """
+
+    def __init__(
+        self,
+        view: TopListView | None = None,
+        *,
+        running: bool = True,
+        statuses: Sequence[ProducerStatus] = (),
+    ) -> None:
         self.stats = ReplicaStats()
         self._holder = ViewHolder(self.stats)
         self._running = running
+        self._statuses: Mapping[str, ProducerStatus] = MappingProxyType(
+            {status.provider: status for status in statuses}
+        )
         if view is not None:
             self.publish(view)
 
@@ -132,10 +166,22 @@ class StaticReplica:
     def running(self) -> bool:
         return self._running
 
+    @property
+    def caught_up(self) -> bool:
+        return self._holder.view is not None
+
+    @property
+    def statuses(self) -> Mapping[str, ProducerStatus]:
+        return self._statuses
+
     def publish(self, view: TopListView) -> None:
         """Serve ``view`` from now on."""
         self.stats.generations += 1
         self._holder.publish(view)
+
+    def publish_status(self, status: ProducerStatus) -> None:
+        """Make ``status`` its provider's latest status."""
+        self._statuses = MappingProxyType({**self._statuses, status.provider: status})
 
     async def wait_for_view(self, after: TopListView | None = None) -> TopListView:
         return await self._holder.wait_for_view(after)
@@ -152,19 +198,14 @@ class StaticReplica:
         return None
 
 
-class _Message(Protocol):
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-
-
-ConsumerFactory = Callable[[], Any]
-
-
 class TopListReplica:
-    """``async with TopListReplica(settings, topics) as r:`` keeps ``r.view`` current."""
+    """``async with TopListReplica(settings, topics) as r:`` keeps ``r.view`` current.
+
+    Two ``TopicFollower`` tasks run side by side: one reads the top topic into views, the
+    other the status topic into ``statuses``. Either may wait for its topic to be created
+    (the stream worker creates the top topic, the producers the status topic) without
+    holding up the other.
+    """
 
     def __init__(
         self,
@@ -174,21 +215,40 @@ class TopListReplica:
         consumer_factory: ConsumerFactory | None = None,
         retry_first_s: float = _RETRY_FIRST_S,
         retry_max_s: float = _RETRY_MAX_S,
+        idle_polls: int = _IDLE_POLLS,
     ) -> None:
         self.settings = settings
-        self.retry_first_s = retry_first_s
-        self.retry_max_s = retry_max_s
         self.topic = topics.top.name
-        # The contract's partition count (one); ensure_topics() checks the real topic.
-        self.partitions = tuple(TopicPartition(self.topic, p) for p in range(topics.top.partitions))
+        self.status_topic = topics.status.name
         self.stats = ReplicaStats()
-        self._consumer_factory = consumer_factory or self._new_consumer
+        factory = consumer_factory or self._new_consumer
+        retry = {"retry_first_s": retry_first_s, "retry_max_s": retry_max_s}
+        # The contract's partition counts (one); ensure_topics() checks the real topics.
+        self._top = TopicFollower(
+            self.topic,
+            topics.top.partitions,
+            self.apply_batches,
+            factory,
+            created_by="stream worker",
+            idle_polls=idle_polls,
+            on_lag=self._set_lag,
+            **retry,
+        )
+        self._status = TopicFollower(
+            self.status_topic,
+            topics.status.partitions,
+            self.apply_status_batches,
+            factory,
+            created_by="pricing and ranking producers",
+            idle_polls=idle_polls,
+            **retry,
+        )
+        self.partitions = self._top.partitions
         self._builder = TopListBuilder()
+        self._board = StatusBoard()
         self._holder = ViewHolder(self.stats)
-        self._next_offsets: dict[TopicPartition, int] = {}
         self._state = _State.NEW
-        self._task: asyncio.Task[None] | None = None
-        self._running = False
+        self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def view(self) -> TopListView | None:
@@ -196,7 +256,15 @@ class TopListReplica:
 
     @property
     def running(self) -> bool:
-        return self._running
+        return self._top.running
+
+    @property
+    def caught_up(self) -> bool:
+        return self._top.caught_up and self._holder.view is not None
+
+    @property
+    def statuses(self) -> Mapping[str, ProducerStatus]:
+        return self._board.statuses
 
     async def wait_for_view(self, after: TopListView | None = None) -> TopListView:
         return await self._holder.wait_for_view(after)
@@ -208,20 +276,28 @@ class TopListReplica:
         if self._state is _State.STARTED:
             return
         self._state = _State.STARTED
-        self._task = asyncio.create_task(self._consume_forever(), name=f"replica:{self.topic}")
+        self._tasks = [
+            asyncio.create_task(follower.run(), name=f"replica:{follower.topic}")
+            for follower in (self._top, self._status)
+        ]
         logger.info(
             "replica starting",
-            extra={"topic": self.topic, "bootstrap_servers": self.settings.kafka_bootstrap_servers},
+            extra={
+                "topic": self.topic,
+                "status_topic": self.status_topic,
+                "bootstrap_servers": self.settings.kafka_bootstrap_servers,
+            },
         )
 
     async def stop(self) -> None:
-        """Stop consuming and close the consumer; safe to call twice."""
+        """Stop consuming and close the consumers; safe to call twice."""
         self._state = _State.STOPPED
-        task, self._task = self._task, None
-        if task is None:
+        tasks, self._tasks = self._tasks, []
+        if not tasks:
             return
-        task.cancel()
-        await asyncio.wait([task])
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
         logger.info("replica stopped", extra={"topic": self.topic})
 
     async def __aenter__(self) -> Self:
@@ -236,75 +312,26 @@ class TopListReplica:
     ) -> None:
         await self.stop()
 
-    def _new_consumer(self) -> AIOKafkaConsumer:
+    def _new_consumer(self, topic: str) -> AIOKafkaConsumer:
+        role = "web" if topic == self.topic else "web-status"
         return AIOKafkaConsumer(
             bootstrap_servers=self.settings.kafka_servers,
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             fetch_max_wait_ms=self.settings.consumer_fetch_wait_ms,
-            client_id=f"{self.settings.topic_prefix}-web",
+            client_id=f"{self.settings.topic_prefix}-{role}",
         )
 
-    async def _consume_forever(self) -> None:
-        delay = self.retry_first_s
-        while True:
-            consumer = self._consumer_factory()
-            try:
-                await consumer.start()
-                await self._wait_for_topic(consumer)
-                consumer.assign(list(self.partitions))
-                await self._seek(consumer)
-                self._running = True
-                delay = self.retry_first_s
-                logger.info("replica consuming", extra={"topic": self.topic})
-                while True:
-                    batches = await consumer.getmany(timeout_ms=_POLL_TIMEOUT_MS)
-                    self.apply_batches(batches)
-                    self._update_lag(consumer)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                logger.warning(
-                    "replica consumer failed; serving the last view and retrying",
-                    exc_info=exc,
-                    extra={"topic": self.topic, "retry_in_s": delay},
-                )
-            finally:
-                self._running = False
-                await _stop_quietly(consumer)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self.retry_max_s)
+    def _set_lag(self, lag: int) -> None:
+        self.stats.lag = lag
 
-    async def _wait_for_topic(self, consumer: Any) -> None:
-        # Never assign a missing topic: the metadata request would let the broker
-        # auto-create it with default settings (not compacted, wrong partition count).
-        delay = self.retry_first_s
-        while self.topic not in await consumer.topics():
-            if delay == self.retry_first_s:
-                logger.warning(
-                    "waiting for the top topic to be created by the stream worker",
-                    extra={"topic": self.topic},
-                )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, _TOPIC_POLL_MAX_S, self.retry_max_s)
-
-    async def _seek(self, consumer: Any) -> None:
-        # A restarted consumer resumes after the last applied message: replaying from the
-        # beginning would briefly serve older generations again.
-        fresh = [tp for tp in self.partitions if tp not in self._next_offsets]
-        for tp, offset in self._next_offsets.items():
-            consumer.seek(tp, offset)
-        if fresh:
-            await consumer.seek_to_beginning(*fresh)
-
-    def apply_batches(self, batches: Mapping[TopicPartition, Sequence[_Message]]) -> None:
-        """Apply fetched messages in offset order; publish only the batch's last new view."""
+    def apply_batches(self, batches: Mapping[TopicPartition, Sequence[Message]]) -> None:
+        """Apply fetched top-topic messages in offset order; publish only the last new view."""
         newest: TopListView | None = None
-        for tp, messages in batches.items():
+        for messages in batches.values():
             for message in messages:
                 view = self.apply_message(message)
-                self._next_offsets[tp] = message.offset + 1
                 if view is not None:
                     newest = view
         if newest is not None:
@@ -319,9 +346,9 @@ class TopListReplica:
                 },
             )
 
-    def apply_message(self, message: _Message) -> TopListView | None:
-        """Apply one message; log, count and skip it when it cannot be applied."""
-        where = {"topic": message.topic, "partition": message.partition, "offset": message.offset}
+    def apply_message(self, message: Message) -> TopListView | None:
+        """Apply one top-topic message; log, count and skip it when it cannot be applied."""
+        where = _where(message)
         try:
             view = self._builder.apply(message.key, message.value)
         except IncompleteGeneration as exc:
@@ -340,18 +367,20 @@ class TopListReplica:
             self.stats.generations += 1
         return view
 
-    def _update_lag(self, consumer: Any) -> None:
-        lag = 0
-        for tp in self.partitions:
-            highwater = consumer.highwater(tp)
-            if highwater is None:
-                return
-            lag += max(0, highwater - self._next_offsets.get(tp, 0))
-        self.stats.lag = lag
+    def apply_status_batches(self, batches: Mapping[TopicPartition, Sequence[Message]]) -> None:
+        """Apply fetched status-topic messages; each takes effect at once."""
+        for messages in batches.values():
+            for message in messages:
+                try:
+                    self._board.apply(message.key, message.value)
+                except ReplicaError as exc:
+                    self.stats.skipped_status_messages += 1
+                    logger.warning(
+                        "skipped a status message", extra={**_where(message), "reason": str(exc)}
+                    )
+                else:
+                    self.stats.status_messages_applied += 1
 
 
-async def _stop_quietly(consumer: Any) -> None:
-    try:
-        await consumer.stop()
-    except Exception as exc:
-        logger.warning("closing the Kafka consumer failed", exc_info=exc)
+def _where(message: Message) -> dict[str, object]:
+    return {"topic": message.topic, "partition": message.partition, "offset": message.offset}

@@ -60,10 +60,20 @@ class PreparedResponse:
 
     @classmethod
     def build(
-        cls, body: bytes, media_type: str, extra_headers: Mapping[str, str] | None = None
+        cls,
+        body: bytes,
+        media_type: str,
+        extra_headers: Mapping[str, str] | None = None,
+        *,
+        etag: bytes | None = None,
     ) -> PreparedResponse:
-        """A 200 answer whose strong ``ETag`` is a hash of ``body`` (equal bytes, equal tag)."""
-        etag = b'"' + hashlib.blake2b(body, digest_size=12).hexdigest().encode("ascii") + b'"'
+        """A 200 answer; its ``ETag`` is ``etag``, by default a strong hash of ``body``.
+
+        The 304 twin carries the same headers minus ``Content-Type`` and ``Content-Length``.
+        """
+        if etag is None:
+            digest = hashlib.blake2b(body, digest_size=12).hexdigest()
+            etag = b'"' + digest.encode("ascii") + b'"'
         common = [(b"etag", etag), *_encode(extra_headers or {})]
         headers = [
             (b"content-type", media_type.encode("latin-1")),
@@ -83,14 +93,13 @@ class PreparedResponse:
 
 
 def etag_matches(if_none_match: bytes, etag: bytes) -> bool:
-    """RFC 9110 weak comparison of an ``If-None-Match`` value against our ``etag``."""
+    """RFC 9110 weak comparison of an ``If-None-Match`` value against our (weak or strong)
+    ``etag``: ``*`` matches, otherwise any listed tag with the same opaque part."""
     if if_none_match.strip() == b"*":
         return True
+    opaque = etag.removeprefix(b"W/")
     for candidate in if_none_match.split(b","):
-        candidate = candidate.strip()
-        if candidate.startswith(b"W/"):
-            candidate = candidate[2:]
-        if candidate == etag:
+        if candidate.strip().removeprefix(b"W/") == opaque:
             return True
     return False
 

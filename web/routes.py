@@ -1,23 +1,28 @@
 """The HTTP routes: ``GET /`` (the top list) and the operator endpoints.
 
-``GET /`` is a plain ASGI callable: it reads ``replica.view`` (never waits on Kafka),
-looks up the prepared answer for ``(format, limit)`` in the view's cache and sends its
-bytes. Bad input raises ``RequestError`` subclasses that ``errors.exception_handlers``
-turn into JSON. ``middleware.TopListFastPath`` calls the same endpoint ahead of routing
-for the successful case. The operator endpoints are ordinary Starlette request handlers.
+``GET /`` is a plain ASGI callable: it reads ``replica.view`` and ``replica.statuses``
+(never waits on Kafka), takes the current second's ``Freshness``, looks up the prepared
+answer for ``(format, limit)`` in the view's cache and sends its bytes. Bad input raises
+``RequestError`` subclasses that ``errors.exception_handlers`` turn into JSON.
+``middleware.TopListFastPath`` calls the same endpoint ahead of routing for the
+successful case. The operator endpoints are ordinary Starlette request handlers.
 """
 
 from __future__ import annotations
+
+import math
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
+from topcoins.schemas.records import ProducerStatus
 from topcoins.web.encoding import iso_utc
 from topcoins.web.errors import RETRY_AFTER_SECONDS, NoDataYet
+from topcoins.web.freshness import Freshness, FreshnessClock, SourceFreshness
 from topcoins.web.metrics import CONTENT_TYPE_LATEST, WebMetrics
-from topcoins.web.params import QueryParser, negotiate
+from topcoins.web.params import Format, QueryParser, negotiate
 from topcoins.web.rendered import RenderedView
 from topcoins.web.replica import Replica
 from topcoins.web.responses import (
@@ -34,10 +39,12 @@ __all__ = ["OpsEndpoints", "Renderer", "TopListEndpoint", "build_routes"]
 
 
 class Renderer:
-    """The ``RenderedView`` of the replica's current view, replaced when the view changes."""
+    """The ``RenderedView`` of the replica's current view, replaced when the view changes,
+    and the ``Freshness`` of that view for the current second."""
 
-    def __init__(self, replica: Replica) -> None:
+    def __init__(self, replica: Replica, clock: FreshnessClock) -> None:
         self.replica = replica
+        self.clock = clock
         self._rendered: RenderedView | None = None
 
     def current(self) -> RenderedView:
@@ -50,6 +57,16 @@ class Renderer:
             raise NoDataYet()
         rendered = self._rendered = RenderedView(view)
         return rendered
+
+    def response(self, fmt: Format, limit: int) -> PreparedResponse:
+        """The current answer for ``(fmt, limit)``; raises ``NoDataYet`` before the first view."""
+        rendered = self.current()
+        freshness = self.clock.current(rendered.view, self.replica.statuses)
+        return rendered.response(fmt, limit, freshness)
+
+    def freshness(self) -> Freshness:
+        """The current view's freshness (every source stale when there is no view)."""
+        return self.clock.current(self.replica.view, self.replica.statuses)
 
 
 class TopListEndpoint:
@@ -73,7 +90,7 @@ class TopListEndpoint:
             elif name == b"if-none-match":
                 if_none_match = value
         fmt = query.format or negotiate(accept)
-        prepared = self.renderer.current().response(fmt, query.limit)
+        prepared = self.renderer.response(fmt, query.limit)
         not_modified = if_none_match is not None and _matches(if_none_match, prepared.etag)
         return prepared, not_modified
 
@@ -84,7 +101,7 @@ def _matches(if_none_match: bytes, etag: bytes) -> bool:
 
 
 class OpsEndpoints:
-    """Health, readiness, version, metrics and match diagnostics."""
+    """Health, readiness, status, version, metrics and match diagnostics."""
 
     def __init__(
         self, replica: Replica, renderer: Renderer, metrics: WebMetrics, build: BuildInfo
@@ -99,14 +116,31 @@ class OpsEndpoints:
         return JSONBody({"status": "ok"})
 
     async def readyz(self, request: Request) -> Response:
-        """Ready when a view has arrived and the Kafka consumer is running."""
+        """Ready once the replica holds the full current list; it stays ready from then on.
+
+        Stale data and a reconnecting Kafka consumer do not make it unready: the replica
+        keeps serving its list (flagged stale in ``meta`` and headers) rather than have
+        Kubernetes stop routing to every replica at once during an outage.
+        """
         view = self.replica.view
         running = self.replica.running
-        if view is not None and running:
-            return JSONBody({"status": "ready", **_view_summary(view)})
+        if view is not None and self.replica.caught_up:
+            freshness = self.renderer.freshness()
+            return JSONBody(
+                {
+                    "status": "ready",
+                    **_view_summary(view),
+                    "stale": freshness.stale,
+                    "stale_sources": [str(source) for source in freshness.stale_sources],
+                    "consumer_running": running,
+                },
+                headers={"Cache-Control": "no-cache"},
+            )
         reasons = []
         if view is None:
             reasons.append("no top list has been received from Kafka yet")
+        else:
+            reasons.append("still reading the top topic up to its end (catching up)")
         if not running:
             reasons.append("the Kafka consumer is not running (connecting or reconnecting)")
         return error_response(
@@ -115,6 +149,35 @@ class OpsEndpoints:
             "; ".join(reasons) + f"; retry in {RETRY_AFTER_SECONDS} seconds",
             {"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
+
+    async def status(self, request: Request) -> Response:
+        """Per provider: its latest reported poll, and the age and staleness of its served data."""
+        view = self.replica.view
+        freshness = self.renderer.freshness()
+        statuses = self.replica.statuses
+        served = None
+        if view is not None:
+            served = {
+                "generation": view.generation,
+                "ranking_snapshot_id": view.ranking_snapshot_id,
+                "pricing_snapshot_id": view.pricing_snapshot_id,
+                "ranking_updated_at": iso_utc(view.ranking_updated_at),
+                "prices_updated_at": iso_utc(view.prices_updated_at),
+            }
+        body = {
+            "stale": freshness.stale,
+            "stale_sources": [str(source) for source in freshness.stale_sources],
+            "served": served,
+            "replica": {
+                "caught_up": self.replica.caught_up,
+                "consumer_running": self.replica.running,
+            },
+            "sources": {
+                item.source.provider: _source_status(item, statuses.get(item.source.provider))
+                for item in freshness.sources
+            },
+        }
+        return JSONBody(body, headers={"Cache-Control": "no-cache"})
 
     async def version(self, request: Request) -> Response:
         """Package version, git commit and build time."""
@@ -128,6 +191,48 @@ class OpsEndpoints:
         """Every ranked asset with its CoinMarketCap match rule, plus counts per rule."""
         body = self.renderer.current().diagnostics_body()
         return Response(body, media_type=JSON_MEDIA_TYPE, headers={"Cache-Control": "no-cache"})
+
+
+def _source_status(item: SourceFreshness, status: ProducerStatus | None) -> dict[str, object]:
+    reported: dict[str, object] = {
+        "component": None,
+        "poll_interval_seconds": None,
+        "last_attempt_at": None,
+        "last_success_at": None,
+        "last_snapshot_id": None,
+        "last_error": None,
+        "last_error_kind": None,
+        "last_error_at": None,
+        "consecutive_failures": None,
+    }
+    state = "unknown"
+    if status is not None:
+        state = "failing" if status.consecutive_failures > 0 else "ok"
+        reported = {
+            "component": status.component,
+            "poll_interval_seconds": _finite(status.poll_interval_seconds),
+            "last_attempt_at": iso_utc(status.last_attempt_at),
+            "last_success_at": iso_utc(status.last_success_at),
+            "last_snapshot_id": status.last_snapshot_id,
+            "last_error": status.last_error,
+            "last_error_kind": status.last_error_kind,
+            "last_error_at": iso_utc(status.last_error_at),
+            "consecutive_failures": status.consecutive_failures,
+        }
+    return {
+        "provides": str(item.source),
+        "status": state,
+        **reported,
+        "served_fetched_at": iso_utc(item.fetched_at),
+        "age_seconds": item.age_seconds,
+        "stale_after_seconds": item.stale_after_seconds,
+        "stale": item.stale,
+    }
+
+
+def _finite(value: float) -> float | None:
+    # JSON has no NaN or infinity; a producer's nonsense interval is reported as unknown.
+    return value if math.isfinite(value) else None
 
 
 def _view_summary(view: TopListView) -> dict[str, object]:
@@ -144,6 +249,7 @@ def build_routes(top_list: TopListEndpoint, ops: OpsEndpoints) -> list[BaseRoute
         Route("/", top_list, methods=["GET"], name="top_list"),
         Route("/healthz", ops.healthz, methods=["GET"]),
         Route("/readyz", ops.readyz, methods=["GET"]),
+        Route("/status", ops.status, methods=["GET"]),
         Route("/version", ops.version, methods=["GET"]),
         Route("/metrics", ops.prometheus, methods=["GET"]),
         Route("/diagnostics", ops.diagnostics, methods=["GET"]),

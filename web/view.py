@@ -6,6 +6,13 @@ tombstones for the symbols that left the list, then one ``TopListMeta`` (key ``_
 whose ``symbols`` is the full list in rank order. Applying messages in offset order and
 publishing a view at each ``TopListMeta`` therefore only ever shows complete, consistent
 generations. The builder knows nothing about Kafka, so it is tested with plain bytes.
+
+Freshness: every entry keeps when its rank and its price were fetched from the provider
+(``price_fetched_at`` is None when the entry has no usable price). The view's
+``ranking_updated_at`` / ``prices_updated_at`` are the *oldest* of the meta's fetch time
+and its entries' fetch times, so a row carried over from an older snapshot can never make
+the list look fresher than it is (the stream worker writes them all from one snapshot, so
+in practice they are the meta's times).
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ class TopListEntry:
     price_usd: float | None
     volume_24h_usd: float | None
     match_rule: str
+    rank_fetched_at: datetime
+    price_fetched_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +79,12 @@ class TopListView:
         return cls(
             generation=generation,
             entries=entries,
-            ranking_updated_at=meta.ranking_fetched_at,
-            prices_updated_at=meta.prices_fetched_at,
+            ranking_updated_at=min(
+                (meta.ranking_fetched_at, *(entry.rank_fetched_at for entry in entries))
+            ),
+            prices_updated_at=_oldest(
+                meta.prices_fetched_at, *(entry.price_fetched_at for entry in entries)
+            ),
             provider_total=meta.provider_total,
             depth=meta.depth,
             unmatched=meta.unmatched,
@@ -145,15 +158,24 @@ def _key_text(key: bytes | str | None) -> str:
 
 
 def _entry(rank: int, row: TopCoin) -> TopListEntry:
+    price = _known_price(row.price_usd)
     return TopListEntry(
         rank=rank,
         symbol=row.symbol,
         name=row.name,
         cmc_id=row.cmc_id,
-        price_usd=_known_price(row.price_usd),
+        price_usd=price,
         volume_24h_usd=_known_volume(row.volume_24h_usd),
         match_rule=row.match_rule,
+        rank_fetched_at=row.rank_fetched_at,
+        price_fetched_at=None if price is None else row.price_fetched_at,
     )
+
+
+def _oldest(*moments: datetime | None) -> datetime | None:
+    """The earliest of the given times (None ones ignored), or None when all are None."""
+    known = [moment for moment in moments if moment is not None]
+    return min(known) if known else None
 
 
 def _known_price(price: float | None) -> float | None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.web.factories import BUILD, SAMPLE_ROWS, TestClient, view_of
+from tests.web.factories import BUILD, SAMPLE_ROWS, Clock, TestClient, view_of
 from topcoins.settings import Settings
 from topcoins.web.app import create_app
 from topcoins.web.replica import Replica, StaticReplica
@@ -24,8 +24,15 @@ ClientFactory = Callable[..., TestClient]
 
 
 @pytest.fixture
-def make_client() -> Iterator[ClientFactory]:
-    """``make_client(view_or_replica=None, settings=None)``: a TestClient with lifespan run."""
+def clock() -> Clock:
+    """The clock ``make_client`` apps measure ages against; starts at ``factories.NOW``."""
+    return Clock()
+
+
+@pytest.fixture
+def make_client(clock: Clock) -> Iterator[ClientFactory]:
+    """``make_client(view_or_replica=None, settings=None)``: a TestClient with lifespan run,
+    whose app reads the ``clock`` fixture."""
     clients: list[TestClient] = []
 
     def factory(
@@ -34,7 +41,7 @@ def make_client() -> Iterator[ClientFactory]:
         **client_args: Any,
     ) -> TestClient:
         replica = source if not isinstance(source, TopListView | None) else StaticReplica(source)
-        app = create_app(settings or Settings(), replica, build=BUILD)
+        app = create_app(settings or Settings(), replica, build=BUILD, clock=clock)
         client = TestClient(app, **client_args)
         client.__enter__()
         clients.append(client)

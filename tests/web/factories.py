@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import warnings
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from starlette.exceptions import StarletteDeprecationWarning
 
 from topcoins.schemas.codec import encode
-from topcoins.schemas.records import TopCoin, TopListMeta
+from topcoins.schemas.records import ProducerStatus, TopCoin, TopListMeta
 from topcoins.schemas.topics import META_KEY
 from topcoins.web.version import BuildInfo
 from topcoins.web.view import TopListBuilder, TopListView
@@ -22,17 +23,44 @@ with warnings.catch_warnings():
 
 __all__ = [
     "BUILD",
+    "NOW",
     "PRICED_AT",
     "RANKED_AT",
     "SAMPLE_ROWS",
+    "Clock",
     "TestClient",
+    "asgi_call",
     "coin",
     "meta",
+    "status",
     "view_of",
 ]
 
 RANKED_AT = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 PRICED_AT = RANKED_AT - timedelta(seconds=42, milliseconds=500)
+# The web tests' "now": 30.25 s after the ranking. Answers are evaluated at the end of the
+# current second (12:00:31), so the sample ranking is 31 s old and its prices 73 s.
+NOW = RANKED_AT + timedelta(seconds=30, milliseconds=250)
+
+
+class Clock:
+    """A settable clock in unix seconds, for ``create_app(..., clock=...)``."""
+
+    def __init__(self, moment: datetime = NOW) -> None:
+        self.now = moment.timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def set(self, moment: datetime) -> None:
+        """Jump to ``moment``."""
+        self.now = moment.timestamp()
+
+    def advance(self, seconds: float) -> None:
+        """Move forward by ``seconds``."""
+        self.now += seconds
+
+
 BUILD = BuildInfo(version="1.2.3", git_commit="a" * 40, build_time="2024-05-01T00:00:00Z")
 
 
@@ -79,6 +107,32 @@ def meta(
     )
 
 
+def status(
+    provider: str = "coinmarketcap",
+    *,
+    poll_interval_seconds: float = 60.0,
+    last_attempt_at: datetime = NOW,
+    failures: int = 0,
+    error: str = "CoinMarketCap answered 429 Too Many Requests",
+    error_kind: str = "rate_limited",
+) -> ProducerStatus:
+    """A ProducerStatus as a producer publishes it after a poll (failing when ``failures``)."""
+    component = "pricing" if provider == "coinmarketcap" else "ranking"
+    last_success = PRICED_AT if provider == "coinmarketcap" else RANKED_AT
+    return ProducerStatus(
+        provider=provider,
+        component=component,
+        poll_interval_seconds=poll_interval_seconds,
+        last_attempt_at=last_attempt_at,
+        last_success_at=last_success,
+        last_snapshot_id="price-0001" if provider == "coinmarketcap" else "rank-0001",
+        last_error=error if failures else None,
+        last_error_kind=error_kind if failures else None,
+        last_error_at=last_attempt_at if failures else None,
+        consecutive_failures=failures,
+    )
+
+
 # The sample generation: real-looking top assets, one without a price, one with a name
 # that needs quoting in CSV.
 SAMPLE_ROWS = [
@@ -101,3 +155,34 @@ def view_of(rows: list[TopCoin], generation_meta: TopListMeta | None = None) -> 
     view = builder.apply(META_KEY.encode(), encode(closing))
     assert view is not None
     return view
+
+
+async def asgi_call(
+    app: Any, method: str, path: str, query: bytes = b"", headers: list[Any] | None = None
+) -> list[dict[str, Any]]:
+    """Call ``app`` with a hand-built HTTP scope (any bytes); return the messages it sent."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode("utf-8", "surrogateescape"),
+        "root_path": "",
+        "query_string": query,
+        "headers": [(b"host", b"testserver"), *(headers or [])],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+        "state": {},
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent

@@ -68,6 +68,7 @@ def test_routes() -> None:
         "/",
         "/healthz",
         "/readyz",
+        "/status",
         "/version",
         "/metrics",
         "/diagnostics",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -10,7 +11,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from tests.web.factories import SAMPLE_ROWS, coin, view_of
+from tests.web.factories import NOW, PRICED_AT, RANKED_AT, SAMPLE_ROWS, coin, view_of
+from topcoins.settings import Settings
 from topcoins.web.encoding import (
     CSV_HEADER,
     csv_body,
@@ -18,11 +20,18 @@ from topcoins.web.encoding import (
     csv_row,
     diagnostics_body,
     format_number,
+    http_date,
     iso_utc,
     json_body,
     json_item,
 )
+from topcoins.web.freshness import Freshness, StalenessPolicy
 from topcoins.web.view import TopListEntry, TopListView
+
+
+def fresh(view: TopListView, settings: Settings | None = None) -> Freshness:
+    """The freshness of ``view`` for an answer served at ``NOW``."""
+    return StalenessPolicy(settings or Settings()).evaluate(view, {}, int(NOW.timestamp()) + 1)
 
 
 @pytest.mark.parametrize(
@@ -59,20 +68,30 @@ def test_timestamps_are_utc_with_milliseconds_and_z() -> None:
     assert iso_utc(None) is None
 
 
+def test_http_dates_are_imf_fixdate_in_gmt() -> None:
+    moment = datetime(2024, 5, 1, 14, 0, 0, 999000, tzinfo=timezone(timedelta(hours=2)))
+    assert http_date(moment) == "Wed, 01 May 2024 12:00:00 GMT"
+
+
 def test_json_item_exact_bytes() -> None:
-    entry = TopListEntry(3, "WIF", 'dogwifhat, "the hat" ✓', None, None, 12.5, "unmatched")
+    entry = TopListEntry(
+        3, "WIF", 'dogwifhat, "the hat" ✓', None, None, 12.5, "unmatched", RANKED_AT, None
+    )
     assert (
         json_item(entry)
         == (
             '{"rank":3,"symbol":"WIF","name":"dogwifhat, \\"the hat\\" ✓","price_usd":null,'
-            '"cmc_id":null,"volume_24h_usd":12.5}'
+            '"cmc_id":null,"volume_24h_usd":12.5,"price_fetched_at":null,'
+            '"rank_fetched_at":"2024-05-01T12:00:00.000Z"}'
         ).encode()
     )
+    priced = dataclasses.replace(entry, price_usd=2.5, cmc_id=7, price_fetched_at=PRICED_AT)
+    assert b'"price_fetched_at":"2024-05-01T11:59:17.500Z"' in json_item(priced)
 
 
 def test_json_body_is_valid_json_with_exact_values(sample_view: TopListView) -> None:
     items = [json_item(entry) for entry in sample_view.entries]
-    body = json.loads(json_body(sample_view, items, 2))
+    body = json.loads(json_body(sample_view, items, 2, fresh(sample_view)))
     assert body == {
         "data": [
             {
@@ -82,6 +101,8 @@ def test_json_body_is_valid_json_with_exact_values(sample_view: TopListView) -> 
                 "price_usd": 67012.34,
                 "cmc_id": 1,
                 "volume_24h_usd": 35210000000.5,
+                "price_fetched_at": "2024-05-01T11:59:17.500Z",
+                "rank_fetched_at": "2024-05-01T12:00:00.000Z",
             },
             {
                 "rank": 2,
@@ -90,11 +111,17 @@ def test_json_body_is_valid_json_with_exact_values(sample_view: TopListView) -> 
                 "price_usd": 3120.5,
                 "cmc_id": 1027,
                 "volume_24h_usd": 15900000000.0,
+                "price_fetched_at": "2024-05-01T11:59:17.500Z",
+                "rank_fetched_at": "2024-05-01T12:00:00.000Z",
             },
         ],
         "meta": {
             "ranking_updated_at": "2024-05-01T12:00:00.000Z",
             "prices_updated_at": "2024-05-01T11:59:17.500Z",
+            "ranking_age_seconds": 31,
+            "prices_age_seconds": 73,
+            "stale": False,
+            "stale_sources": [],
             "total_ranked": 5,
             "provider_total": 5012,
             "count": 2,
@@ -105,20 +132,20 @@ def test_json_body_is_valid_json_with_exact_values(sample_view: TopListView) -> 
 
 def test_json_body_count_is_capped_by_the_view(sample_view: TopListView) -> None:
     items = [json_item(entry) for entry in sample_view.entries]
-    body = json.loads(json_body(sample_view, items, 100))
+    body = json.loads(json_body(sample_view, items, 100, fresh(sample_view)))
     assert body["meta"]["count"] == 5 and body["meta"]["limit"] == 100
     assert [item["rank"] for item in body["data"]] == [1, 2, 3, 4, 5]
 
 
 def test_json_keeps_a_tiny_price_exact() -> None:
     view = view_of([coin("PEPE", "Pepe", 24478, 0.00001234)])
-    body = json_body(view, [json_item(view.entries[0])], 1)
+    body = json_body(view, [json_item(view.entries[0])], 1, fresh(view))
     assert b'"price_usd":0.00001234' in body
     assert json.loads(body)["data"][0]["price_usd"] == 0.00001234
 
 
 def test_csv_rows_quote_commas_and_quotes() -> None:
-    entry = TopListEntry(4, 'A,"B"', "x", None, None, None, "unmatched")
+    entry = TopListEntry(4, 'A,"B"', "x", None, None, None, "unmatched", RANKED_AT, None)
     assert csv_row(entry) == b'4,"A,""B""",\r\n'
     assert list(csv.reader(io.StringIO(csv_row(entry).decode()))) == [["4", 'A,"B"', ""]]
 
@@ -173,3 +200,11 @@ def test_diagnostics_of_an_empty_view_is_valid_json() -> None:
     report = json.loads(diagnostics_body(view_of([])))
     assert report["data"] == [] and report["match_rules"] == {}
     assert report["meta"]["total_ranked"] == 0
+
+
+def test_json_meta_flags_stale_sources(sample_view: TopListView) -> None:
+    items = [json_item(entry) for entry in sample_view.entries]
+    freshness = fresh(sample_view, Settings(stale_after_seconds=60))
+    meta = json.loads(json_body(sample_view, items, 1, freshness))["meta"]
+    assert (meta["stale"], meta["stale_sources"]) == (True, ["prices"])
+    assert (meta["ranking_age_seconds"], meta["prices_age_seconds"]) == (31, 73)

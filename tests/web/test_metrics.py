@@ -6,6 +6,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.web.conftest import ClientFactory
 from tests.web.factories import BUILD
+from topcoins.settings import Settings
 from topcoins.web.metrics import RequestCounter, WebMetrics
 from topcoins.web.replica import StaticReplica
 from topcoins.web.view import TopListView
@@ -75,6 +76,30 @@ def test_replica_figures(sample_view: TopListView) -> None:
     )
     assert got[("topcoins_web_build_info", labels)] == 1
     assert any(name.startswith("process_") for name, _ in got)
+
+
+def test_freshness_and_catch_up_figures(
+    make_client: ClientFactory, sample_view: TopListView
+) -> None:
+    replica = StaticReplica(sample_view)
+    replica.stats.status_messages_applied = 6
+    replica.stats.skipped_status_messages = 1
+    got = samples(make_client(replica, Settings(stale_after_seconds=60)).get("/metrics").text)
+    assert got[("topcoins_web_replica_caught_up", ())] == 1
+    assert got[("topcoins_web_status_messages_applied_total", ())] == 6
+    assert got[("topcoins_web_skipped_status_messages_total", ())] == 1
+    assert got[("topcoins_web_data_age_seconds", (("source", "ranking"),))] == 31
+    assert got[("topcoins_web_data_age_seconds", (("source", "prices"),))] == 73
+    assert got[("topcoins_web_data_stale", (("source", "ranking"),))] == 0
+    assert got[("topcoins_web_data_stale", (("source", "prices"),))] == 1
+    assert got[("topcoins_web_stale_after_seconds", (("source", "prices"),))] == 60
+
+
+def test_freshness_without_data_is_stale_with_no_age(make_client: ClientFactory) -> None:
+    got = samples(make_client(None).get("/metrics").text)
+    assert got[("topcoins_web_replica_caught_up", ())] == 0
+    assert got[("topcoins_web_data_stale", (("source", "prices"),))] == 1
+    assert ("topcoins_web_data_age_seconds", (("source", "prices"),)) not in got
 
 
 def test_figures_that_are_unknown_are_absent_not_zero() -> None:

@@ -6,40 +6,13 @@ from typing import Any
 
 import pytest
 
-from tests.web.factories import BUILD
+from tests.web.factories import BUILD, Clock
+from tests.web.factories import asgi_call as call
 from topcoins.settings import Settings
 from topcoins.web.app import create_app
 from topcoins.web.middleware import TopListFastPath
 from topcoins.web.replica import StaticReplica
 from topcoins.web.view import TopListView
-
-
-async def call(app: Any, method: str, path: str, query: bytes, headers: list[Any]) -> list[Any]:
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": query,
-        "headers": [(b"host", b"testserver"), *headers],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-        "state": {},
-    }
-    sent: list[Any] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: Any) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    return sent
 
 
 def fast_path_of(app: Any) -> TopListFastPath:
@@ -56,6 +29,7 @@ def fast_path_of(app: Any) -> TopListFastPath:
         ("GET", b"", []),
         ("GET", b"limit=2&format=csv", []),
         ("GET", b"limit=3", [(b"accept", b"text/csv")]),
+        ("GET", b"limit=2", [(b"if-none-match", b'W/"nope", *')]),
         ("HEAD", b"limit=1", []),
         ("GET", b"limit=0", []),
         ("GET", b"format=xml", []),
@@ -65,7 +39,7 @@ def fast_path_of(app: Any) -> TopListFastPath:
 async def test_fast_path_and_routed_endpoint_agree(
     sample_view: TopListView, method: str, query: bytes, headers: list[Any]
 ) -> None:
-    app = create_app(Settings(), StaticReplica(sample_view), build=BUILD)
+    app = create_app(Settings(), StaticReplica(sample_view), build=BUILD, clock=Clock())
     fast = await call(app, method, "/", query, headers)
     routed = await call(fast_path_of(app).app, method, "/", query, headers)
     assert fast == routed

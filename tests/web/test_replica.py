@@ -5,147 +5,33 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aiokafka import TopicPartition
-from aiokafka.errors import KafkaConnectionError, KafkaError
 
-from tests.web.factories import SAMPLE_ROWS, coin, meta
-from topcoins.schemas.codec import encode
-from topcoins.schemas.records import TopCoin, TopListMeta
-from topcoins.schemas.topics import META_KEY, Topics
+from tests.web.factories import SAMPLE_ROWS, coin, meta, status
+from tests.web.fake_kafka import (
+    STATUS_TP,
+    TOPICS,
+    TP,
+    FakeLog,
+    Record,
+    eventually,
+    generation,
+    meta_message,
+    records,
+    row_message,
+    status_message,
+    symbols,
+)
+from topcoins.schemas.topics import Topics
 from topcoins.settings import Settings
 from topcoins.web.replica import StaticReplica, TopListReplica
 from topcoins.web.view import TopListView
 
-TOPICS = Topics.for_prefix("test")
-TP = TopicPartition(TOPICS.top.name, 0)
-
-
-@dataclass
-class Record:
-    """What aiokafka's ConsumerRecord offers the replica."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-
-
-def records(messages: Iterable[tuple[bytes | None, bytes | None]], start: int = 0) -> list[Record]:
-    return [
-        Record(TOPICS.top.name, 0, offset, key, value)
-        for offset, (key, value) in enumerate(messages, start=start)
-    ]
-
-
-def row_message(row: TopCoin) -> tuple[bytes, bytes]:
-    return row.symbol.encode(), encode(row)
-
-
-def meta_message(closing: TopListMeta) -> tuple[bytes, bytes]:
-    return META_KEY.encode(), encode(closing)
-
-
-def generation(rows: list[TopCoin]) -> list[tuple[bytes | None, bytes | None]]:
-    return [*map(row_message, rows), meta_message(meta([r.symbol for r in rows]))]
-
 
 def new_replica(**kwargs: Any) -> TopListReplica:
     return TopListReplica(Settings(), TOPICS, retry_first_s=0.01, retry_max_s=0.02, **kwargs)
-
-
-class FakeConsumer:
-    """Just enough of AIOKafkaConsumer: a log of batches, failures to inject, call records."""
-
-    def __init__(self, log: FakeLog) -> None:
-        self.log = log
-        self.position: dict[TopicPartition, int] = {}
-        self.stopped = False
-
-    async def start(self) -> None:
-        self.log.starts += 1
-        if self.log.start_failures:
-            self.log.start_failures -= 1
-            raise KafkaConnectionError("Unable to bootstrap from [('127.0.0.1', 1)]")
-
-    async def topics(self) -> set[str]:
-        self.log.topic_checks += 1
-        return set(self.log.topics)
-
-    def assign(self, partitions: list[TopicPartition]) -> None:
-        self.log.assigned.append(list(partitions))
-
-    def seek(self, tp: TopicPartition, offset: int) -> None:
-        self.log.seeks.append((tp, offset))
-        self.position[tp] = offset
-
-    async def seek_to_beginning(self, *partitions: TopicPartition) -> None:
-        for tp in partitions:
-            self.log.seeks.append((tp, "beginning"))
-            self.position[tp] = 0
-
-    async def getmany(self, timeout_ms: int = 0) -> dict[TopicPartition, list[Record]]:
-        if self.log.fetch_failures:
-            self.log.fetch_failures -= 1
-            raise KafkaError("broker went away")
-        offset = self.position[TP]
-        pending = self.log.records[offset:]
-        if not pending:
-            await asyncio.sleep(0.005)
-            return {}
-        batch = pending[: self.log.batch_size]
-        self.position[TP] = offset + len(batch)
-        return {TP: batch}
-
-    def highwater(self, tp: TopicPartition) -> int:
-        return len(self.log.records)
-
-    async def stop(self) -> None:
-        self.stopped = True
-        self.log.stops += 1
-
-
-@dataclass
-class FakeLog:
-    """The fake broker: its records and what the consumers did."""
-
-    records: list[Record]
-    topics: tuple[str, ...] = (TOPICS.top.name,)
-    batch_size: int = 1000
-    start_failures: int = 0
-    fetch_failures: int = 0
-    starts: int = 0
-    stops: int = 0
-    topic_checks: int = 0
-
-    def __post_init__(self) -> None:
-        self.assigned: list[list[TopicPartition]] = []
-        self.seeks: list[tuple[TopicPartition, Any]] = []
-        self.consumers: list[FakeConsumer] = []
-
-    def factory(self) -> FakeConsumer:
-        consumer = FakeConsumer(self)
-        self.consumers.append(consumer)
-        return consumer
-
-    def append(self, messages: Iterable[tuple[bytes | None, bytes | None]]) -> None:
-        self.records.extend(records(messages, start=len(self.records)))
-
-
-async def eventually(condition: Any, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.005)
-
-
-def symbols(view: TopListView | None) -> list[str]:
-    assert view is not None
-    return [entry.symbol for entry in view.entries]
 
 
 # -- message handling, no consumer ------------------------------------------------------
@@ -231,33 +117,42 @@ async def test_static_replica_publishes_and_wakes_waiters(sample_view: TopListVi
 
 # -- the consume loop, with a fake consumer -------------------------------------------
 
+TOP = TOPICS.top.name
+STATUS = TOPICS.status.name
+
 
 async def test_consumes_from_the_beginning_without_a_group() -> None:
     log = FakeLog(records(generation(SAMPLE_ROWS)))
     replica = new_replica(consumer_factory=log.factory)
-    assert not replica.running
+    assert not replica.running and not replica.caught_up
     async with replica:
         view = await asyncio.wait_for(replica.wait_for_view(), 5)
         assert symbols(view) == [row.symbol for row in SAMPLE_ROWS]
         assert replica.running
-        await eventually(lambda: replica.stats.lag == 0)
+        await eventually(lambda: replica.stats.lag == 0 and replica.caught_up)
     assert not replica.running
-    assert log.assigned == [[TP]]
-    assert log.seeks == [(TP, "beginning")]
-    assert log.stops == 1
+    assert log.assigned[TOP] == [[TP]]
+    assert log.seeks[TOP] == [(TP, "beginning")]
+    assert log.stops[TOP] == 1
 
 
 async def test_real_consumer_settings() -> None:
     settings = Settings(kafka_bootstrap_servers="k1:9092, k2:9092", consumer_fetch_wait_ms=7)
-    consumer = TopListReplica(settings, TOPICS)._new_consumer()
+    consumer = TopListReplica(settings, TOPICS)._new_consumer(TOP)
     try:
         assert consumer._group_id is None
         assert consumer._fetcher is None  # not started: no connection was attempted
         assert consumer._client._bootstrap_servers == ["k1:9092", "k2:9092"]
         assert consumer._fetch_max_wait_ms == 7
         assert consumer._enable_auto_commit is False
+        assert consumer._client._client_id == "topcoins-web"
     finally:
         await consumer.stop()
+    status_consumer = TopListReplica(settings, TOPICS)._new_consumer(STATUS)
+    try:
+        assert status_consumer._client._client_id == "topcoins-web-status"
+    finally:
+        await status_consumer.stop()
 
 
 async def test_new_generations_are_served_while_running() -> None:
@@ -271,49 +166,52 @@ async def test_new_generations_are_served_while_running() -> None:
 
 async def test_start_failures_are_retried(caplog: pytest.LogCaptureFixture) -> None:
     log = FakeLog(records(generation(SAMPLE_ROWS[:1])), start_failures=2)
-    with caplog.at_level(logging.WARNING, logger="topcoins.web.replica"):
+    with caplog.at_level(logging.WARNING, logger="topcoins.web.follower"):
         async with new_replica(consumer_factory=log.factory) as replica:
             await asyncio.wait_for(replica.wait_for_view(), 5)
-    assert log.starts == 3
-    assert log.stops == 3  # every consumer was closed, failed or not
+    assert log.starts[TOP] == 3
+    assert log.stops[TOP] == 3  # every consumer was closed, failed or not
     retries = [r for r in caplog.records if "retrying" in r.getMessage()]
     assert len(retries) == 2 and retries[0].exc_info is not None
+    assert retries[0].topic == TOP  # type: ignore[attr-defined]
 
 
 async def test_waits_for_the_topic_instead_of_auto_creating_it() -> None:
     log = FakeLog(records(generation(SAMPLE_ROWS[:1])), topics=())
     async with new_replica(consumer_factory=log.factory) as replica:
-        await eventually(lambda: log.topic_checks >= 3)
-        assert log.assigned == [] and not replica.running
-        log.topics = (TOPICS.top.name,)
+        await eventually(lambda: log.topic_checks[TOP] >= 3)
+        assert log.assigned[TOP] == [] and not replica.running
+        log.topics = (TOP,)
         await asyncio.wait_for(replica.wait_for_view(), 5)
-        assert log.assigned == [[TP]]
+        assert log.assigned[TOP] == [[TP]]
 
 
 async def test_keeps_serving_and_resumes_after_a_consumer_failure() -> None:
     log = FakeLog(records(generation(SAMPLE_ROWS[:2])), batch_size=2)
     async with new_replica(consumer_factory=log.factory) as replica:
         first = await asyncio.wait_for(replica.wait_for_view(), 5)
+        await eventually(lambda: replica.caught_up)
         log.fetch_failures = 1
-        await eventually(lambda: log.starts == 2 and replica.running)
+        await eventually(lambda: log.starts[TOP] == 2 and replica.running)
         assert replica.view is first  # the last view is still served
+        assert replica.caught_up  # and the replica stays ready
         log.append(generation(SAMPLE_ROWS[2:4]))
         second = await asyncio.wait_for(replica.wait_for_view(after=first), 5)
     assert symbols(second) == ["USDT", "WIF"]
     # the second consumer resumed after the last applied message, not from the beginning
-    assert log.seeks == [(TP, "beginning"), (TP, 3)]
+    assert log.seeks[TOP] == [(TP, "beginning"), (TP, 3)]
     assert replica.stats.generations == 2
 
 
 async def test_stop_is_idempotent_and_a_stopped_replica_cannot_restart() -> None:
-    log = FakeLog([])
+    log = FakeLog([], topics=(TOP, STATUS))
     replica = new_replica(consumer_factory=log.factory)
     await replica.start()
-    await replica.start()  # already started: no second task
+    await replica.start()  # already started: no second set of tasks
     await eventually(lambda: replica.running)
     await replica.stop()
     await replica.stop()
-    assert log.starts == 1 and log.stops == 1
+    assert log.starts == {TOP: 1, STATUS: 1} and log.stops == {TOP: 1, STATUS: 1}
     with pytest.raises(RuntimeError, match="create a new one"):
         await replica.start()
 
@@ -324,18 +222,130 @@ async def test_stopping_before_starting_is_harmless() -> None:
     assert not replica.running
 
 
+# -- catching up before reporting ready ------------------------------------------------
+
+
+def backlog(generations: int) -> list[Record]:
+    """A top topic holding ``generations`` generations, each with its own snapshot id."""
+    messages: list[tuple[bytes | None, bytes | None]] = []
+    for number in range(1, generations + 1):
+        messages += generation(SAMPLE_ROWS[: 1 + number % 5], snapshot=f"rank-{number:04d}")
+    return records(messages)
+
+
+async def watch(replica: TopListReplica, seen: list[tuple[str | None, bool]]) -> None:
+    """Record (served snapshot, caught_up) whenever either changes."""
+    while True:
+        view = replica.view
+        now = (None if view is None else view.ranking_snapshot_id, replica.caught_up)
+        if not seen or seen[-1] != now:
+            seen.append(now)
+        await asyncio.sleep(0.001)
+
+
+@pytest.mark.parametrize(
+    "shortfall",
+    [0, 1, 60],
+    ids=["exact end offset", "one short", "tansu under-reports by one per batch"],
+)
+async def test_ready_only_with_the_last_generation_of_a_backlog(shortfall: int) -> None:
+    log = FakeLog(backlog(20), batch_size=7, fetch_delay_s=0.01, end_offset_shortfall=shortfall)
+    seen: list[tuple[str | None, bool]] = []
+    async with new_replica(consumer_factory=log.factory) as replica:
+        watcher = asyncio.create_task(watch(replica, seen))
+        try:
+            await eventually(lambda: replica.caught_up)
+            await asyncio.sleep(0.02)  # let the watcher record the ready state
+        finally:
+            watcher.cancel()
+    # older generations were served on the way, but never reported as ready
+    assert any(snapshot is not None and not ready for snapshot, ready in seen)
+    assert [snapshot for snapshot, ready in seen if ready] == ["rank-0020"]
+    assert replica.stats.generations == 20
+
+
+async def test_an_end_offset_that_never_comes_does_not_block_readiness(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log = FakeLog(backlog(3), end_offset_shortfall=-5)  # the broker over-reports
+    with caplog.at_level(logging.WARNING, logger="topcoins.web.follower"):
+        async with new_replica(consumer_factory=log.factory, idle_polls=3) as replica:
+            await eventually(lambda: replica.caught_up)
+            assert replica.view is not None and replica.view.ranking_snapshot_id == "rank-0003"
+    assert any("treating the topic as read to its end" in r.getMessage() for r in caplog.records)
+
+
+async def test_an_empty_top_topic_is_not_ready_until_a_generation_arrives() -> None:
+    log = FakeLog([])
+    async with new_replica(consumer_factory=log.factory) as replica:
+        await eventually(lambda: replica.running)
+        await asyncio.sleep(0.05)
+        assert not replica.caught_up
+        log.append(generation(SAMPLE_ROWS[:2]))
+        await eventually(lambda: replica.caught_up)
+
+
+# -- the status topic ------------------------------------------------------------------
+
+
+async def test_statuses_are_applied_as_they_come() -> None:
+    log = FakeLog(records(generation(SAMPLE_ROWS[:1])), topics=(TOP, STATUS))
+    log.append([status_message(status("cryptocompare"))], topic=STATUS)
+    async with new_replica(consumer_factory=log.factory) as replica:
+        await eventually(lambda: "cryptocompare" in replica.statuses)
+        failing = status("coinmarketcap", failures=1)
+        log.append([status_message(failing), (b"coinmarketcap", b"junk")], topic=STATUS)
+        await eventually(lambda: "coinmarketcap" in replica.statuses)
+        assert replica.statuses["coinmarketcap"] == failing
+        await eventually(lambda: replica.stats.skipped_status_messages == 1)
+    assert replica.stats.status_messages_applied == 2
+    assert replica.stats.generations == 1  # statuses are not generations
+    assert log.assigned[STATUS] == [[STATUS_TP]]
+
+
+async def test_a_missing_status_topic_holds_up_nothing() -> None:
+    log = FakeLog(records(generation(SAMPLE_ROWS[:1])), topics=(TOP,))
+    async with new_replica(consumer_factory=log.factory) as replica:
+        await eventually(lambda: replica.caught_up and log.topic_checks[STATUS] >= 2)
+        assert dict(replica.statuses) == {} and log.assigned[STATUS] == []
+        log.append([status_message(status("coinmarketcap"))], topic=STATUS)
+        log.topics = (TOP, STATUS)  # the producers created it
+        await eventually(lambda: "coinmarketcap" in replica.statuses)
+
+
+async def test_a_failing_status_consumer_does_not_disturb_the_list() -> None:
+    log = FakeLog(
+        records(generation(SAMPLE_ROWS[:1])),
+        topics=(TOP, STATUS),
+        failing_topic=STATUS,
+        start_failures=3,
+    )
+    async with new_replica(consumer_factory=log.factory) as replica:
+        await eventually(lambda: replica.caught_up)
+        await eventually(lambda: log.starts[STATUS] == 4)
+        assert log.starts[TOP] == 1 and replica.running
+
+
 # -- a real broker ----------------------------------------------------------------------
 
 
-async def test_real_broker_rows_then_meta_become_a_view(bootstrap_servers: str) -> None:
-    from aiokafka import AIOKafkaProducer
-
+async def new_topics(bootstrap_servers: str, *, with_status: bool) -> tuple[Topics, Settings]:
     from topcoins.kafka_admin import ensure_topics
 
     prefix = f"webtest-{uuid.uuid4().hex[:10]}"
     topics = Topics.for_prefix(prefix)
     settings = Settings(kafka_bootstrap_servers=bootstrap_servers, topic_prefix=prefix)
-    await ensure_topics(bootstrap_servers, (topics.top,))
+    await ensure_topics(
+        bootstrap_servers, (topics.top, topics.status) if with_status else (topics.top,)
+    )
+    return topics, settings
+
+
+async def test_real_broker_rows_then_meta_become_a_view(bootstrap_servers: str) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    # No status topic: the replica serves the list and keeps waiting for it.
+    topics, settings = await new_topics(bootstrap_servers, with_status=False)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_servers)
     await producer.start()
     try:
@@ -350,6 +360,43 @@ async def test_real_broker_rows_then_meta_become_a_view(bootstrap_servers: str) 
             second = await asyncio.wait_for(replica.wait_for_view(after=first), 30)
             assert symbols(second) == ["ETH", "BTC"]
             assert replica.stats.skipped_messages == 1
-            assert replica.running
+            assert replica.running and replica.caught_up
+            assert dict(replica.statuses) == {}
     finally:
         await producer.stop()
+
+
+async def test_real_broker_a_late_replica_is_ready_with_the_full_current_list(
+    bootstrap_servers: str,
+) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    topics, settings = await new_topics(bootstrap_servers, with_status=True)
+    # Batched sends: multi-record batches, where Tansu under-reports the end offset.
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_servers, linger_ms=20)
+    await producer.start()
+    try:
+        sent = []
+        for number in range(1, 41):
+            for key, value in generation(SAMPLE_ROWS, snapshot=f"rank-{number:04d}"):
+                sent.append(await producer.send(topics.top.name, value, key=key))
+        reports = [status("cryptocompare"), status("coinmarketcap", failures=2)]
+        for report in reports:
+            key, value = status_message(report)
+            sent.append(await producer.send(topics.status.name, value, key=key))
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+
+    seen: list[tuple[str | None, bool]] = []
+    async with TopListReplica(settings, topics) as replica:
+        watcher = asyncio.create_task(watch(replica, seen))
+        try:
+            await eventually(lambda: replica.caught_up, timeout=30)
+            await asyncio.sleep(0.02)  # let the watcher record the ready state
+        finally:
+            watcher.cancel()
+        assert replica.view is not None and replica.view.ranking_snapshot_id == "rank-0040"
+        assert [snapshot for snapshot, ready in seen if ready] == ["rank-0040"]
+        await eventually(lambda: len(replica.statuses) == 2, timeout=30)
+        assert replica.statuses["coinmarketcap"].consecutive_failures == 2

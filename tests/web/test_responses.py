@@ -58,6 +58,14 @@ async def test_send_full_head_and_not_modified() -> None:
 )
 def test_etag_matches_weakly(header: bytes, matches: bool) -> None:
     assert etag_matches(header, b'"abc"') is matches
+    assert etag_matches(header, b'W/"abc"') is matches  # our weak tags compare the same way
+
+
+def test_a_given_etag_is_used_as_is() -> None:
+    prepared = PreparedResponse.build(b"{}", "application/json", etag=b'W/"v1"')
+    assert prepared.etag == b'W/"v1"'
+    assert dict(prepared.headers)[b"etag"] == b'W/"v1"'
+    assert dict(prepared.not_modified_headers) == {b"etag": b'W/"v1"'}
 
 
 def test_error_response_body() -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 
 import pytest
 
 from tests.web.conftest import ClientFactory
-from tests.web.factories import BUILD, SAMPLE_ROWS, coin, view_of
+from tests.web.factories import BUILD, SAMPLE_ROWS, Clock, coin, status, view_of
 from topcoins.settings import Settings
 from topcoins.web.replica import StaticReplica
 from topcoins.web.view import TopListView
@@ -23,6 +24,8 @@ EXPECTED_JSON = {
             "price_usd": 67012.34,
             "cmc_id": 1,
             "volume_24h_usd": 35210000000.5,
+            "price_fetched_at": "2024-05-01T11:59:17.500Z",
+            "rank_fetched_at": "2024-05-01T12:00:00.000Z",
         },
         {
             "rank": 2,
@@ -31,6 +34,8 @@ EXPECTED_JSON = {
             "price_usd": 3120.5,
             "cmc_id": 1027,
             "volume_24h_usd": 15900000000.0,
+            "price_fetched_at": "2024-05-01T11:59:17.500Z",
+            "rank_fetched_at": "2024-05-01T12:00:00.000Z",
         },
         {
             "rank": 3,
@@ -39,6 +44,8 @@ EXPECTED_JSON = {
             "price_usd": 1.0002,
             "cmc_id": 825,
             "volume_24h_usd": 48000000000.0,
+            "price_fetched_at": "2024-05-01T11:59:17.500Z",
+            "rank_fetched_at": "2024-05-01T12:00:00.000Z",
         },
         {
             "rank": 4,
@@ -47,6 +54,8 @@ EXPECTED_JSON = {
             "price_usd": None,
             "cmc_id": None,
             "volume_24h_usd": None,
+            "price_fetched_at": None,
+            "rank_fetched_at": "2024-05-01T12:00:00.000Z",
         },
         {
             "rank": 5,
@@ -55,11 +64,17 @@ EXPECTED_JSON = {
             "price_usd": 0.00001234,
             "cmc_id": 24478,
             "volume_24h_usd": 820000000.25,
+            "price_fetched_at": "2024-05-01T11:59:17.500Z",
+            "rank_fetched_at": "2024-05-01T12:00:00.000Z",
         },
     ],
     "meta": {
         "ranking_updated_at": "2024-05-01T12:00:00.000Z",
         "prices_updated_at": "2024-05-01T11:59:17.500Z",
+        "ranking_age_seconds": 31,
+        "prices_age_seconds": 73,
+        "stale": False,
+        "stale_sources": [],
         "total_ranked": 5,
         "provider_total": 5012,
         "count": 5,
@@ -83,6 +98,10 @@ def test_json_by_default(make_client: ClientFactory, sample_view: TopListView) -
     assert response.headers["content-type"] == "application/json"
     assert response.headers["cache-control"] == "no-cache"
     assert response.headers["vary"] == "Accept"
+    assert response.headers["last-modified"] == "Wed, 01 May 2024 11:59:17 GMT"
+    assert response.headers["x-data-age"] == "73"
+    assert response.headers["x-data-stale"] == "false"
+    assert response.headers["etag"].startswith('W/"')
     assert response.json() == EXPECTED_JSON
     assert b'"price_usd":0.00001234' in response.content  # positional, never 1.234e-05
 
@@ -99,6 +118,9 @@ def test_csv_by_format(make_client: ClientFactory, sample_view: TopListView) -> 
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
     assert response.text == EXPECTED_CSV
     assert response.headers["content-length"] == str(len(EXPECTED_CSV))
+    assert response.headers["etag"].startswith('"')
+    assert response.headers["x-data-age"] == "73"
+    assert response.headers["x-data-stale"] == "false"
 
 
 def test_csv_limit(make_client: ClientFactory, sample_view: TopListView) -> None:
@@ -235,7 +257,9 @@ def test_etag_and_304(make_client: ClientFactory, sample_view: TopListView) -> N
     assert again.status_code == 304
     assert again.content == b""
     assert again.headers["etag"] == etag
-    assert client.get("/?limit=2", headers={"If-None-Match": f'"x", W/{etag}'}).status_code == 304
+    opaque = etag.removeprefix("W/")
+    assert client.get("/?limit=2", headers={"If-None-Match": f'"x", {opaque}'}).status_code == 304
+    assert again.headers["x-data-stale"] == "false" and "content-type" not in again.headers
     assert client.get("/?limit=3", headers={"If-None-Match": etag}).status_code == 200
     assert client.get("/?limit=2&format=csv", headers={"If-None-Match": etag}).status_code == 200
 
@@ -255,12 +279,15 @@ def test_head_sends_headers_only(make_client: ClientFactory, sample_view: TopLis
     assert head.headers["etag"] == full.headers["etag"]
 
 
-def test_unknown_path_is_404_json(make_client: ClientFactory, sample_view: TopListView) -> None:
-    response = make_client(sample_view).get("/coins")
-    assert response.status_code == 404
+@pytest.mark.parametrize("path", ["/coins", "/status/", "/readyz/"])
+def test_unknown_path_is_404_json(
+    make_client: ClientFactory, sample_view: TopListView, path: str
+) -> None:
+    response = make_client(sample_view).get(path, follow_redirects=False)
+    assert response.status_code == 404  # no trailing-slash redirects
     assert response.json() == {
         "error": "not_found",
-        "detail": "there is no resource at /coins; try GET /?limit=10",
+        "detail": f"there is no resource at {path}; try GET /?limit=10",
     }
 
 
@@ -307,42 +334,244 @@ def test_readyz_ready(make_client: ClientFactory, sample_view: TopListView) -> N
         "generation": 1,
         "total_ranked": 5,
         "ranking_updated_at": "2024-05-01T12:00:00.000Z",
+        "stale": False,
+        "stale_sources": [],
+        "consumer_running": True,
     }
 
 
+def test_readyz_stays_ready_with_stale_data_and_no_consumer(
+    make_client: ClientFactory, sample_view: TopListView, clock: Clock
+) -> None:
+    # A provider (or Kafka) outage: the data ages past every threshold and the consumer is
+    # reconnecting; the replica keeps serving, flagged stale, and stays in the Service.
+    client = make_client(StaticReplica(sample_view, running=False))
+    clock.advance(3600)
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["status"], body["stale"], body["consumer_running"]) == ("ready", True, False)
+    assert body["stale_sources"] == ["ranking", "prices"]
+    assert client.get("/").status_code == 200
+
+
+class CatchingUp(StaticReplica):
+    """A replica that has a view but has not yet read the top topic to its end."""
+
+    @property
+    def caught_up(self) -> bool:
+        return False
+
+
 @pytest.mark.parametrize(
-    ("has_view", "running", "detail"),
+    ("replica", "detail"),
     [
         (
-            False,
-            True,
+            StaticReplica(None, running=True),
             "no top list has been received from Kafka yet; retry in 5 seconds",
         ),
         (
-            True,
-            False,
-            "the Kafka consumer is not running (connecting or reconnecting); retry in 5 seconds",
-        ),
-        (
-            False,
-            False,
+            StaticReplica(None, running=False),
             "no top list has been received from Kafka yet; the Kafka consumer is not running "
             "(connecting or reconnecting); retry in 5 seconds",
         ),
+        (
+            CatchingUp(view_of(SAMPLE_ROWS)),
+            "still reading the top topic up to its end (catching up); retry in 5 seconds",
+        ),
     ],
 )
-def test_readyz_not_ready(
-    make_client: ClientFactory,
-    sample_view: TopListView,
-    has_view: bool,
-    running: bool,
-    detail: str,
-) -> None:
-    replica = StaticReplica(sample_view if has_view else None, running=running)
+def test_readyz_not_ready(make_client: ClientFactory, replica: StaticReplica, detail: str) -> None:
     response = make_client(replica).get("/readyz")
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
     assert response.json() == {"error": "not_ready", "detail": detail}
+
+
+# -- freshness of GET / ---------------------------------------------------------------
+
+
+def test_ages_follow_the_clock_and_stale_data_is_still_served(
+    make_client: ClientFactory, sample_view: TopListView, clock: Clock
+) -> None:
+    client = make_client(sample_view)
+    first = client.get("/?limit=1")
+    assert first.json()["meta"]["prices_age_seconds"] == 73
+
+    clock.advance(100)  # prices 173 s old at the end of this second: still under 190
+    response = client.get("/?limit=1")
+    meta = response.json()["meta"]
+    assert (meta["ranking_age_seconds"], meta["prices_age_seconds"]) == (131, 173)
+    assert (meta["stale"], meta["stale_sources"]) == (False, [])
+    assert response.headers["x-data-age"] == "173"
+    assert response.headers["etag"] == first.headers["etag"]  # same data, same tag
+
+    clock.advance(20)  # prices 193 s old
+    response = client.get("/?limit=1")
+    assert response.status_code == 200
+    meta = response.json()["meta"]
+    assert (meta["stale"], meta["stale_sources"]) == (True, ["prices"])
+    assert response.json()["data"][0]["symbol"] == "BTC"
+    assert response.headers["x-data-stale"] == "true"
+    assert response.headers["x-data-age"] == "193"
+    assert response.headers["etag"] != first.headers["etag"]
+    csv = client.get("/?limit=1&format=csv")
+    assert csv.status_code == 200 and csv.headers["x-data-stale"] == "true"
+
+
+def test_a_cached_fresh_copy_is_not_revalidated_once_stale(
+    make_client: ClientFactory, sample_view: TopListView, clock: Clock
+) -> None:
+    client = make_client(sample_view)
+    etag = client.get("/").headers["etag"]
+    clock.advance(5)
+    assert client.get("/", headers={"If-None-Match": etag}).status_code == 304
+    clock.advance(200)
+    revalidated = client.get("/", headers={"If-None-Match": etag})
+    assert revalidated.status_code == 200
+    assert revalidated.json()["meta"]["stale"] is True
+
+
+def test_stale_after_seconds_setting(make_client: ClientFactory, sample_view: TopListView) -> None:
+    client = make_client(sample_view, Settings(stale_after_seconds=30))
+    meta = client.get("/").json()["meta"]
+    assert (meta["stale"], meta["stale_sources"]) == (True, ["ranking", "prices"])
+
+
+def test_a_reported_poll_interval_sets_the_threshold(
+    make_client: ClientFactory, sample_view: TopListView
+) -> None:
+    replica = StaticReplica(sample_view)
+    client = make_client(replica)
+    assert client.get("/").json()["meta"]["stale"] is False
+    # CoinMarketCap now polls every 15 s: prices are stale after 3 x 15 + 10 = 55 s
+    replica.publish_status(status("coinmarketcap", poll_interval_seconds=15))
+    assert client.get("/").json()["meta"]["stale_sources"] == ["prices"]
+
+
+# -- GET /status -----------------------------------------------------------------------
+
+UNKNOWN = {
+    "status": "unknown",
+    "component": None,
+    "poll_interval_seconds": None,
+    "last_attempt_at": None,
+    "last_success_at": None,
+    "last_snapshot_id": None,
+    "last_error": None,
+    "last_error_kind": None,
+    "last_error_at": None,
+    "consecutive_failures": None,
+}
+
+
+def test_status_without_producer_reports_still_judges_the_served_data(
+    make_client: ClientFactory, sample_view: TopListView
+) -> None:
+    response = make_client(sample_view).get("/status")
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.json() == {
+        "stale": False,
+        "stale_sources": [],
+        "served": {
+            "generation": 1,
+            "ranking_snapshot_id": "rank-0001",
+            "pricing_snapshot_id": "price-0001",
+            "ranking_updated_at": "2024-05-01T12:00:00.000Z",
+            "prices_updated_at": "2024-05-01T11:59:17.500Z",
+        },
+        "replica": {"caught_up": True, "consumer_running": True},
+        "sources": {
+            "cryptocompare": {
+                "provides": "ranking",
+                **UNKNOWN,
+                "served_fetched_at": "2024-05-01T12:00:00.000Z",
+                "age_seconds": 31,
+                "stale_after_seconds": 190.0,
+                "stale": False,
+            },
+            "coinmarketcap": {
+                "provides": "prices",
+                **UNKNOWN,
+                "served_fetched_at": "2024-05-01T11:59:17.500Z",
+                "age_seconds": 73,
+                "stale_after_seconds": 190.0,
+                "stale": False,
+            },
+        },
+    }
+
+
+def test_status_reports_each_producers_last_poll(
+    make_client: ClientFactory, sample_view: TopListView, clock: Clock
+) -> None:
+    replica = StaticReplica(
+        sample_view,
+        statuses=[
+            status("cryptocompare", poll_interval_seconds=30),
+            status("coinmarketcap", failures=4),
+        ],
+    )
+    client = make_client(replica)
+    clock.advance(120)  # ranking 151 s old > 3 x 30 + 10; prices 193 s > 190
+    body = client.get("/status").json()
+    assert (body["stale"], body["stale_sources"]) == (True, ["ranking", "prices"])
+    ranking = body["sources"]["cryptocompare"]
+    assert ranking == {
+        "provides": "ranking",
+        "status": "ok",
+        "component": "ranking",
+        "poll_interval_seconds": 30.0,
+        "last_attempt_at": "2024-05-01T12:00:30.250Z",
+        "last_success_at": "2024-05-01T12:00:00.000Z",
+        "last_snapshot_id": "rank-0001",
+        "last_error": None,
+        "last_error_kind": None,
+        "last_error_at": None,
+        "consecutive_failures": 0,
+        "served_fetched_at": "2024-05-01T12:00:00.000Z",
+        "age_seconds": 151,
+        "stale_after_seconds": 100.0,
+        "stale": True,
+    }
+    prices = body["sources"]["coinmarketcap"]
+    assert prices["status"] == "failing"
+    assert prices["consecutive_failures"] == 4
+    assert prices["last_error"] == "CoinMarketCap answered 429 Too Many Requests"
+    assert prices["last_error_kind"] == "rate_limited"
+    assert prices["last_error_at"] == "2024-05-01T12:00:30.250Z"
+    assert (prices["age_seconds"], prices["stale_after_seconds"], prices["stale"]) == (
+        193,
+        190.0,
+        True,
+    )
+
+
+def test_status_stays_valid_json_with_a_nonsense_poll_interval(
+    make_client: ClientFactory, sample_view: TopListView
+) -> None:
+    replica = StaticReplica(sample_view, statuses=[status(poll_interval_seconds=math.nan)])
+    response = make_client(replica).get("/status")
+    prices = json.loads(response.text, parse_constant=pytest.fail)["sources"]["coinmarketcap"]
+    assert prices["poll_interval_seconds"] is None
+    assert prices["stale_after_seconds"] == 190.0  # fell back to PRICING_POLL_SECONDS
+
+
+def test_status_before_any_data(make_client: ClientFactory) -> None:
+    response = make_client(StaticReplica(running=False)).get("/status")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["served"] is None
+    assert (body["stale"], body["stale_sources"]) == (True, ["ranking", "prices"])
+    assert body["replica"] == {"caught_up": False, "consumer_running": False}
+    for source in body["sources"].values():
+        assert (source["status"], source["age_seconds"], source["stale"]) == (
+            "unknown",
+            None,
+            True,
+        )
+        assert source["served_fetched_at"] is None
 
 
 def test_version(make_client: ClientFactory) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from datetime import timedelta
 
 import pytest
 
@@ -46,6 +47,8 @@ def test_rows_then_meta_publish_a_view_in_meta_order() -> None:
         price_usd=67012.34,
         volume_24h_usd=35_210_000_000.5,
         match_rule="alias",
+        rank_fetched_at=RANKED_AT,
+        price_fetched_at=PRICED_AT,
     )
     assert view.generation == 1
     assert view.total_ranked == 5
@@ -192,6 +195,37 @@ def test_unusable_volumes_are_none(volume: float, served: float | None) -> None:
     put(builder, coin("BTC", "Bitcoin", 1, 1.0, volume_24h_usd=volume))
     view = close(builder, meta(["BTC"]))
     assert view is not None and view.entries[0].volume_24h_usd == served
+
+
+def test_entries_keep_their_fetch_times_and_no_price_has_no_price_time(
+    sample_view: TopListView,
+) -> None:
+    assert [(e.rank_fetched_at, e.price_fetched_at) for e in sample_view.entries] == [
+        (RANKED_AT, PRICED_AT),
+        (RANKED_AT, PRICED_AT),
+        (RANKED_AT, PRICED_AT),
+        (RANKED_AT, None),  # WIF: unmatched
+        (RANKED_AT, PRICED_AT),
+    ]
+    builder = TopListBuilder()
+    put(builder, coin("BTC", "Bitcoin", 1, math.nan))  # matched, but the price is unusable
+    view = close(builder, meta(["BTC"]))
+    assert view is not None and view.entries[0].price_fetched_at is None
+
+
+def test_view_times_are_the_oldest_of_the_meta_and_its_rows() -> None:
+    builder = TopListBuilder()
+    put(builder, coin("BTC", "Bitcoin", 1, 1.0))
+    older = dataclasses.replace(
+        coin("ETH", "Ethereum", 1027, 2.0),
+        rank_fetched_at=RANKED_AT - timedelta(minutes=5),
+        price_fetched_at=PRICED_AT - timedelta(minutes=7),
+    )
+    put(builder, older)
+    view = close(builder, meta(["BTC", "ETH"]))
+    assert view is not None
+    assert view.ranking_updated_at == RANKED_AT - timedelta(minutes=5)
+    assert view.prices_updated_at == PRICED_AT - timedelta(minutes=7)
 
 
 def test_views_are_immutable(sample_view: TopListView) -> None:

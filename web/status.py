@@ -1,0 +1,74 @@
+"""The producers' health as the web service knows it: the latest ``ProducerStatus`` per provider.
+
+The producers publish one ``ProducerStatus`` after every poll to the compacted status
+topic, keyed by provider name. ``StatusBoard`` applies those messages in offset order;
+like ``TopListBuilder`` it knows nothing about Kafka and raises ``InvalidMessage`` for a
+message it cannot use, so the replica logs, counts and skips it. Statuses are not part of
+top-list generations: each one takes effect as soon as it is applied.
+
+``statuses`` is replaced (never mutated) on every change, so a reader can tell by
+identity whether anything changed since it last looked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from topcoins.schemas.codec import DecodeError, decode
+from topcoins.schemas.records import ProducerStatus
+from topcoins.web.errors import InvalidMessage
+
+__all__ = ["StatusBoard"]
+
+
+class StatusBoard:
+    """The latest ``ProducerStatus`` of each provider."""
+
+    def __init__(self) -> None:
+        self.statuses: Mapping[str, ProducerStatus] = MappingProxyType({})
+
+    def apply(self, key: bytes | str | None, value: bytes | None) -> bool:
+        """Apply one status-topic message; True when it changed ``statuses``.
+
+        A tombstone forgets the provider. A status older (by ``last_attempt_at``) than the
+        one already held is ignored, so two producer instances overlapping during a rollout
+        cannot move a provider's status backwards.
+        """
+        provider = _key_text(key)
+        current = dict(self.statuses)
+        if value is None:
+            if current.pop(provider, None) is None:
+                return False
+            self.statuses = MappingProxyType(current)
+            return True
+        try:
+            record = decode(value)
+        except DecodeError as exc:
+            raise InvalidMessage(f"status for {provider!r}: {exc}") from exc
+        if not isinstance(record, ProducerStatus):
+            raise InvalidMessage(
+                f"{type(record).__name__} does not belong on the status topic (key {provider!r})"
+            )
+        if record.provider != provider:
+            raise InvalidMessage(
+                f"ProducerStatus of provider {record.provider!r} under key {provider!r}; "
+                "statuses must be keyed by their provider"
+            )
+        held = current.get(provider)
+        if held is not None and record.last_attempt_at < held.last_attempt_at:
+            return False
+        current[provider] = record
+        self.statuses = MappingProxyType(current)
+        return True
+
+
+def _key_text(key: bytes | str | None) -> str:
+    if key is None:
+        raise InvalidMessage("status message without a key; the status topic is keyed by provider")
+    if isinstance(key, str):
+        return key
+    try:
+        return key.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidMessage(f"status key {key!r} is not UTF-8") from exc

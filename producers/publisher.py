@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
 
 import avro.errors
 from aiokafka import AIOKafkaProducer
 
+from topcoins.lifecycle import AsyncLifecycle
 from topcoins.producers.errors import BadResponseError
 from topcoins.schemas.codec import encode
 from topcoins.schemas.records import PriceSnapshot, ProducerStatus, RankingSnapshot
@@ -45,7 +45,7 @@ def headers_for(component: str, record: Snapshot) -> list[tuple[str, bytes]]:
     return [(name, value.encode()) for name, value in zip(HEADER_NAMES, values, strict=True)]
 
 
-class SnapshotPublisher:
+class SnapshotPublisher(AsyncLifecycle):
     """``async with SnapshotPublisher(servers, "pricing-producer") as p: await p.publish(...)``.
 
     Durable: ``acks="all"``. The idempotent producer is off by default because Tansu
@@ -107,18 +107,6 @@ class SnapshotPublisher:
         self._state = _State.CLOSED
         if producer is not None:
             await producer.stop()
-
-    async def __aenter__(self) -> SnapshotPublisher:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def publish(self, topic: str, key: bytes, record: Snapshot) -> int:
         """Encode ``record`` and wait until the broker acknowledged it; return its size.

@@ -14,11 +14,11 @@ import asyncio
 import enum
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from topcoins.lifecycle import AsyncLifecycle
 from topcoins.producers.metrics import ProducerMetrics
 from topcoins.schemas.codec import DecodeError, decode_as
 from topcoins.schemas.records import TopCoin, TopListMeta
@@ -81,7 +81,7 @@ class _State(enum.Enum):
     STOPPED = "stopped"
 
 
-class RankedIdsReader:
+class RankedIdsReader(AsyncLifecycle):
     """``async with RankedIdsReader(servers, topic, metrics) as r:`` keeps ``r.ids()`` current.
 
     Starts at once even when the broker or the topic is missing (``ids()`` is None until
@@ -135,18 +135,6 @@ class RankedIdsReader:
         if task is not None:
             task.cancel()
             await asyncio.wait([task])
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     def apply_batches(self, batches: Mapping[TopicPartition, Sequence[_Message]]) -> None:
         """Apply fetched messages in order; a message that cannot be used is skipped."""

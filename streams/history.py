@@ -57,11 +57,12 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError, UnsupportedVersionError
 
+from topcoins.lifecycle import AsyncLifecycle
 from topcoins.schemas import codec
 from topcoins.schemas.codec import DecodeError
 from topcoins.schemas.records import PriceSnapshot, RankingSnapshot
@@ -157,7 +158,7 @@ class _Entry:
     snapshot_id: str | None = field(compare=False)
 
 
-class HistoryReader:
+class HistoryReader(AsyncLifecycle):
     """Answers questions about the past from the raw topics; ``async with`` it.
 
     ``aliases`` defaults to the shipped alias table (the worker's). ``clock`` gives "now"
@@ -213,18 +214,6 @@ class HistoryReader:
         self._state = _State.CLOSED
         async with self._lock:
             await self._drop_consumer()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # --- questions -----------------------------------------------------------------------
 

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from types import TracebackType
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+
+from topcoins.lifecycle import AsyncLifecycle
 
 __all__ = ["OpsServer"]
 
 logger = logging.getLogger(__name__)
 
 
-class OpsServer:
+class OpsServer(AsyncLifecycle):
     """``async with OpsServer(port, is_ready):`` serves health and metrics until the block ends."""
 
     def __init__(
@@ -51,18 +52,6 @@ class OpsServer:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
-
-    async def __aenter__(self) -> OpsServer:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

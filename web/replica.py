@@ -31,6 +31,7 @@ from typing import Protocol, Self
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from topcoins.lifecycle import AsyncLifecycle
 from topcoins.schemas.records import ProducerStatus
 from topcoins.schemas.topics import Topics
 from topcoins.settings import Settings
@@ -198,7 +199,7 @@ class StaticReplica:
         return None
 
 
-class TopListReplica:
+class TopListReplica(AsyncLifecycle):
     """``async with TopListReplica(settings, topics) as r:`` keeps ``r.view`` current.
 
     Two ``TopicFollower`` tasks run side by side: one reads the top topic into views, the
@@ -299,18 +300,6 @@ class TopListReplica:
             task.cancel()
         await asyncio.wait(tasks)
         logger.info("replica stopped", extra={"topic": self.topic})
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     def _new_consumer(self, topic: str) -> AIOKafkaConsumer:
         role = "web" if topic == self.topic else "web-status"

@@ -32,10 +32,23 @@
     Liveness; readiness (the replica has read the top topic to its end and holds a
     complete list; it then stays ready, stale data or not); version, git commit and build
     time; Prometheus metrics; every ranked asset with its match rule.
+
+``GET /?at=<ISO 8601 time>[&limit=N&format=json|csv]``
+    The list as it was at that moment, recomputed from the raw snapshot topics (about 7
+    days back; see ``topcoins.web.history``). ``at`` needs an explicit offset
+    (``2026-11-27T12:00:00Z``, ``...+01:00``). Same ``data`` and CSV as the live list;
+    the JSON ``meta`` is ``{"at", "historical": true, "ranking_updated_at",
+    "prices_updated_at", "total_ranked", "provider_total", "count", "limit"}`` (no ages,
+    no staleness), the ``ETag`` is strong in both formats and there are no ``X-Data-*``
+    headers. 400 ``invalid_at`` / ``at_in_future``; 404 ``history_unavailable`` (with
+    ``earliest``) before the retained history; 503 ``history_read_failed`` with
+    ``Retry-After`` when the broker fails. Never served from the live cache.
 """
 
 from topcoins.web.app import create_app
 from topcoins.web.errors import (
+    HistoryNotFound,
+    HistoryReadFailed,
     IncompleteGeneration,
     InvalidMessage,
     InvalidParameter,
@@ -45,6 +58,7 @@ from topcoins.web.errors import (
     WebError,
 )
 from topcoins.web.freshness import Freshness, Source, StalenessPolicy
+from topcoins.web.history import HistorySource
 from topcoins.web.main import run_web
 from topcoins.web.replica import Replica, ReplicaStats, StaticReplica, TopListReplica
 from topcoins.web.status import StatusBoard
@@ -54,6 +68,9 @@ from topcoins.web.view import TopListBuilder, TopListEntry, TopListView
 __all__ = [
     "BuildInfo",
     "Freshness",
+    "HistoryNotFound",
+    "HistoryReadFailed",
+    "HistorySource",
     "IncompleteGeneration",
     "InvalidMessage",
     "InvalidParameter",

@@ -1,14 +1,16 @@
 """``create_app(settings)``: the web service as one Starlette application.
 
 The app is built from plain data (routes, middleware, exception handlers) and one
-lifespan that starts the replica before the first request and stops it after the last.
+lifespan that starts the replica before the first request and stops it after the last,
+and owns the history reader of ``GET /?at=`` (created at startup, connected to Kafka on
+the first such request, closed at shutdown).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -17,6 +19,7 @@ from topcoins.schemas.topics import Topics
 from topcoins.settings import Settings
 from topcoins.web.errors import exception_handlers
 from topcoins.web.freshness import FreshnessClock, StalenessPolicy
+from topcoins.web.history import HistoricalLists, HistorySource, history_reader
 from topcoins.web.metrics import WebMetrics
 from topcoins.web.middleware import RequestMetricsMiddleware, TopListFastPath
 from topcoins.web.params import QueryParser
@@ -33,12 +36,16 @@ def create_app(
     *,
     build: BuildInfo | None = None,
     clock: Callable[[], float] = time.time,
+    history: HistorySource | None = None,
 ) -> Starlette:
     """The web app; ``replica`` defaults to a Kafka ``TopListReplica`` of the top topic.
 
     Tests and benchmarks pass a ``StaticReplica``; ``build`` defaults to what
     ``load_build_info()`` finds (package version, git commit, install time); ``clock``
-    (unix seconds) is what data ages are measured against.
+    (unix seconds) is what data ages are measured against, and what "in the future" means
+    for ``at``. ``history`` answers ``GET /?at=``; by default the lifespan opens a
+    ``HistoryReader`` of the raw topics and closes it at shutdown, while a given one
+    (tests pass a fake) is the caller's to open and close.
     """
     served: Replica = (
         TopListReplica(settings, Topics.for_prefix(settings.topic_prefix))
@@ -48,12 +55,18 @@ def create_app(
     build = build or load_build_info()
     renderer = Renderer(served, FreshnessClock(StalenessPolicy(settings), clock))
     metrics = WebMetrics(served, build, renderer.freshness)
-    top_list = TopListEndpoint(renderer, QueryParser(settings.ranking_depth))
+    historical = HistoricalLists(history)
+    top_list = TopListEndpoint(renderer, QueryParser(settings.ranking_depth), historical)
     ops = OpsEndpoints(served, renderer, metrics, build)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with served:
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(served)
+            if history is None:
+                reader = history_reader(settings, clock)
+                historical.reader = await stack.enter_async_context(reader)
+                stack.callback(setattr, historical, "reader", None)
             yield
 
     app = Starlette(

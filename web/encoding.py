@@ -12,7 +12,9 @@ The diagnostics body uses the same number text.
 Bodies are assembled from per-entry fragments, so the answer for any ``limit`` is one
 ``join`` over the first ``limit`` fragments of the view. A JSON body is its ``data`` part,
 which depends only on the view and ``limit``, followed by its ``meta``, which also carries
-the ages and staleness of a ``Freshness`` (see ``topcoins.web.freshness``).
+the ages and staleness of a ``Freshness`` (see ``topcoins.web.freshness``). A historical
+answer (``GET /?at=``) has the same ``data`` and a ``meta`` without ages or staleness
+(``historical_meta``).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ __all__ = [
     "diagnostics_item",
     "diagnostics_summary",
     "format_number",
+    "historical_meta",
     "http_date",
     "iso_utc",
     "json_body",
@@ -114,6 +117,22 @@ def json_meta(view: TopListView, limit: int, freshness: Freshness) -> dict[str, 
         "prices_age_seconds": freshness.prices.age_seconds,
         "stale": freshness.stale,
         "stale_sources": [str(source) for source in freshness.stale_sources],
+        "total_ranked": view.total_ranked,
+        "provider_total": view.provider_total,
+        "count": min(limit, view.total_ranked),
+        "limit": limit,
+    }
+
+
+def historical_meta(view: TopListView, at: datetime, limit: int) -> dict[str, Any]:
+    """The ``meta`` of the list as it was at ``at``: the moment asked for, ``historical``,
+    the fetch times of the snapshots in force then, counts. No ages and no staleness: the
+    list is not stale, it is explicitly the one of that moment."""
+    return {
+        "at": iso_utc(at),
+        "historical": True,
+        "ranking_updated_at": iso_utc(view.ranking_updated_at),
+        "prices_updated_at": iso_utc(view.prices_updated_at),
         "total_ranked": view.total_ranked,
         "provider_total": view.provider_total,
         "count": min(limit, view.total_ranked),

@@ -5,14 +5,16 @@ Every exception derives from ``WebError``::
     WebError
     ├── RequestError             a request we answer with a JSON error (status, code, detail)
     │   ├── InvalidParameter     400: a query parameter is missing its rules
-    │   └── NoDataYet            503: no top list has arrived from Kafka yet
+    │   ├── NoDataYet            503: no top list has arrived from Kafka yet
+    │   ├── HistoryNotFound      404: the raw topics do not hold the moment ``at`` names
+    │   └── HistoryReadFailed    503: reading the raw topics failed; ask again later
     └── ReplicaError             a message on the top topic that the replica cannot use
         ├── InvalidMessage       undecodable bytes or a record that breaks the topic contract
         └── IncompleteGeneration a TopListMeta names symbols whose rows never arrived
 
 ``exception_handlers`` maps them (and Starlette's 404/405, and anything unexpected) to
-``{"error": code, "detail": "what is wrong and what is allowed"}`` bodies; a client never
-sees a traceback.
+``{"error": code, "detail": "what is wrong and what is allowed"}`` bodies (plus the
+members of ``RequestError.extra``); a client never sees a traceback.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from topcoins.web.responses import error_response
 
 __all__ = [
     "RETRY_AFTER_SECONDS",
+    "HistoryNotFound",
+    "HistoryReadFailed",
     "IncompleteGeneration",
     "InvalidMessage",
     "InvalidParameter",
@@ -64,6 +68,11 @@ class RequestError(WebError):
         """Extra response headers."""
         return {}
 
+    @property
+    def extra(self) -> Mapping[str, object]:
+        """Extra members of the JSON body, after ``error`` and ``detail``."""
+        return {}
+
 
 class InvalidParameter(RequestError):
     """A query parameter is unknown, repeated or out of range (HTTP 400)."""
@@ -83,6 +92,42 @@ class NoDataYet(RequestError):
         f"retry in {RETRY_AFTER_SECONDS} seconds",
     ) -> None:
         super().__init__(code, detail)
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+class HistoryNotFound(RequestError):
+    """``at`` names a moment the raw topics do not (or no longer) hold (HTTP 404).
+
+    ``earliest`` (the body's member of that name) is the first moment that can be
+    answered, as ``2024-05-01T12:00:00.000Z``, or None (null) when the raw topics hold no
+    ranking at all yet.
+    """
+
+    status_code = 404
+
+    def __init__(self, detail: str, earliest: str | None) -> None:
+        super().__init__("history_unavailable", detail)
+        self.earliest = earliest
+
+    @property
+    def extra(self) -> Mapping[str, object]:
+        return {"earliest": self.earliest}
+
+
+class HistoryReadFailed(RequestError):
+    """Reading the raw topics failed or timed out (HTTP 503 with ``Retry-After``)."""
+
+    status_code = 503
+
+    def __init__(
+        self,
+        detail: str = "reading the list's history from Kafka failed; "
+        f"retry in {RETRY_AFTER_SECONDS} seconds",
+    ) -> None:
+        super().__init__("history_read_failed", detail)
 
     @property
     def headers(self) -> Mapping[str, str]:
@@ -112,7 +157,7 @@ class IncompleteGeneration(ReplicaError):
 
 async def _request_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestError)
-    return error_response(exc.status_code, exc.code, exc.detail, exc.headers)
+    return error_response(exc.status_code, exc.code, exc.detail, exc.headers, exc.extra)
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:

@@ -47,13 +47,15 @@ class RequestMetricsMiddleware:
 
 
 class TopListFastPath:
-    """Answers a successful ``GET /`` or ``HEAD /`` before routing, from prepared bytes.
+    """Answers a successful live ``GET /`` or ``HEAD /`` before routing, from prepared bytes.
 
-    It runs the routed ``TopListEndpoint``'s own ``prepare``; when that raises a
+    It runs the routed ``TopListEndpoint``'s own ``prepare_live``; when that raises a
     ``RequestError`` (bad parameters, no data yet) nothing has been sent, and the request
     continues down the normal stack, where the same endpoint raises it again and the
-    exception handlers write the JSON error. So both paths give the same answers; this one
-    only skips Starlette's routing and exception wrappers (see benchmarks/web_hot_path.py).
+    exception handlers write the JSON error. A query with ``at`` (the list at a past
+    moment: ``prepare_live`` returns None) goes down the normal stack too. So both paths
+    give the same answers; this one only skips Starlette's routing and exception wrappers
+    (see benchmarks/web_hot_path.py).
     """
 
     def __init__(self, app: ASGIApp, endpoint: TopListEndpoint, counter: RequestCounter) -> None:
@@ -69,13 +71,14 @@ class TopListFastPath:
             and not scope.get("root_path")
         ):
             try:
-                prepared, not_modified = self.endpoint.prepare(scope)
+                answer = self.endpoint.prepare_live(scope)
             except RequestError:
-                pass  # answered by the routed endpoint and the exception handlers
+                answer = None  # answered by the routed endpoint and the exception handlers
             except Exception:
                 self.counter.inc("/", 500)
                 raise
-            else:
+            if answer is not None:
+                prepared, not_modified = answer
                 await prepared.send(send, head=scope["method"] == "HEAD", not_modified=not_modified)
                 self.counter.inc("/", 304 if not_modified else prepared.status)
                 return

@@ -1,4 +1,4 @@
-"""The query of ``GET /``: ``limit`` and ``format``, and ``Accept`` negotiation.
+"""The query of ``GET /``: ``limit``, ``format`` and ``at``, and ``Accept`` negotiation.
 
 Rules (each violation is a 400 that says what is wrong and what is allowed):
 
@@ -6,35 +6,59 @@ Rules (each violation is a 400 that says what is wrong and what is allowed):
   ``min(200, ranking_depth)``.
 * ``format``: ``json`` or ``csv`` (case-insensitive); absent means negotiated from
   ``Accept``: CSV when ``text/csv`` is preferred over ``application/json``, else JSON.
+* ``at``: absent means the live list; otherwise the list as it was at that moment
+  (``topcoins.web.history``). An ISO 8601 / RFC 3339 date and time with an explicit UTC
+  offset: ``YYYY-MM-DDTHH:MM[:SS[.fraction]]`` then ``Z`` or ``+HH:MM`` / ``-HH:MM``
+  (``T`` may be a space, letters may be lower case). A time without an offset is refused
+  (400 asking for one) rather than guessed as UTC. A query string decodes an unencoded
+  ``+`` to a space, so ``12:00:00 01:00`` is read as ``12:00:00+01:00``. Fractions beyond
+  the millisecond are dropped (Kafka timestamps are milliseconds); the moment must be
+  1970-01-01T00:00:00Z or later (the first Kafka timestamp). Whether it is in the future
+  or still retained is for the history reader to say (400 / 404, see ``errors``).
 * each parameter at most once; no other parameters (a typo such as ``limt`` would
   otherwise silently return the default).
 
 Parsing is memoised per raw query string and per ``Accept`` value (bounded), so the hot
-path does no string work for repeated requests.
-
-Adding a parameter (the planned ``at=<ISO time>`` for a historical list): name it in
-``PARAMETERS``, give ``TopListQuery`` a field with a default (None: the live list), add a
-``_<name>`` validator to ``QueryParser`` and extend ``_allowed``. A query with ``at`` is
-not the live list: it must not be answered from the live view's cache, and its ``meta``
+path does no string work for repeated requests. A query with ``at`` is not the live
+list: the endpoint never answers it from the live view's cache, and its ``meta``
 describes the historical data rather than the live freshness.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from urllib.parse import parse_qsl
 
 from topcoins.web.errors import InvalidParameter
 
-__all__ = ["DEFAULT_LIMIT", "PARAMETERS", "Format", "QueryParser", "TopListQuery", "negotiate"]
+__all__ = [
+    "DEFAULT_LIMIT",
+    "PARAMETERS",
+    "Format",
+    "QueryParser",
+    "TopListQuery",
+    "negotiate",
+    "parse_at",
+]
 
 DEFAULT_LIMIT = 200
 _MEMO_SIZE = 1024
 _MAX_FIELDS = 8
 
 # The query parameters of GET /; any other name is a 400 ``unknown_parameter``.
-PARAMETERS = ("limit", "format")
+PARAMETERS = ("limit", "format", "at")
+
+# RFC 3339 date-time; seconds optional, the offset required (a space stands for "+").
+_AT_PATTERN = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})[Tt ](?P<time>\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)"
+    r"(?P<offset>[Zz]|[+ -]\d{2}:\d{2})?",
+    re.ASCII,
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_AT_EXAMPLE = "2026-11-27T12:00:00Z or 2026-11-27T13:00:00.123+01:00"
 
 
 class Format(StrEnum):
@@ -46,10 +70,12 @@ class Format(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class TopListQuery:
-    """A validated query; ``format`` is None when the client left it to ``Accept``."""
+    """A validated query; ``format`` is None when the client left it to ``Accept``;
+    ``at`` is None for the live list, else a UTC moment (whole milliseconds)."""
 
     limit: int
     format: Format | None
+    at: datetime | None = None
 
 
 class QueryParser:
@@ -96,11 +122,16 @@ class QueryParser:
                 f"unknown query parameter {unknown[0]!r}; {self._allowed()}",
             )
         return TopListQuery(
-            limit=self._limit(values.get("limit")), format=self._format(values.get("format"))
+            limit=self._limit(values.get("limit")),
+            format=self._format(values.get("format")),
+            at=_at(values.get("at")),
         )
 
     def _allowed(self) -> str:
-        return f"allowed: limit (1 to {self.max_limit}) and format (json or csv)"
+        return (
+            f"allowed: limit (1 to {self.max_limit}), format (json or csv) and at "
+            "(an ISO 8601 time with an offset)"
+        )
 
     def _limit(self, given: list[str] | None) -> int:
         if given is None:
@@ -132,6 +163,50 @@ class QueryParser:
             raise InvalidParameter(
                 "invalid_format", f"format must be 'json' or 'csv', got {given[0]!r}"
             ) from None
+
+
+def _at(given: list[str] | None) -> datetime | None:
+    if given is None:
+        return None
+    if len(given) > 1:
+        raise InvalidParameter(
+            "invalid_at", f"at was given {len(given)} times; give it once (e.g. {_AT_EXAMPLE})"
+        )
+    return parse_at(given[0])
+
+
+def parse_at(raw: str) -> datetime:
+    """The UTC moment an ``at`` value names (see the module docstring for the rules),
+    truncated to whole milliseconds; raises ``InvalidParameter`` (``invalid_at``)."""
+    match = _AT_PATTERN.fullmatch(raw)
+    if match is None:
+        raise InvalidParameter(
+            "invalid_at",
+            f"at must be an ISO 8601 date and time with a UTC offset, such as {_AT_EXAMPLE}; "
+            f"got {raw!r}",
+        )
+    offset = match["offset"]
+    if offset is None:
+        raise InvalidParameter(
+            "invalid_at",
+            f"at {raw!r} has no UTC offset: add Z for UTC or the offset it was meant in "
+            "(+01:00, written %2B01:00 in a URL)",
+        )
+    if offset[0] == " ":  # an unencoded "+" that the query string decoded to a space
+        offset = "+" + offset[1:]
+    if offset not in "Zz" and (int(offset[1:3]) > 23 or int(offset[4:6]) > 59):
+        raise InvalidParameter("invalid_at", f"at {raw!r} has an offset outside -23:59 to +23:59")
+    text = f"{match['date']}T{match['time']}{'+00:00' if offset in 'Zz' else offset}"
+    try:
+        moment = datetime.fromisoformat(text).astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        raise InvalidParameter("invalid_at", f"at {raw!r} is not a valid time: {exc}") from None
+    moment = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+    if moment < _EPOCH:
+        raise InvalidParameter(
+            "invalid_at", f"at must be 1970-01-01T00:00:00Z or later, got {raw!r}"
+        )
+    return moment
 
 
 _accept_memo: dict[bytes, Format] = {}

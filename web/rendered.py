@@ -25,6 +25,12 @@ Headers of every ``GET /`` answer (and of its 304):
 * ``X-Data-Age``: whole seconds since the oldest source was fetched.
 * ``X-Data-Stale``: ``true`` when any source is stale, else ``false``.
 * ``Cache-Control: no-cache`` and ``Vary: Accept``.
+
+A historical answer (``GET /?at=``, ``render_historical``) is encoded on each request
+(it is not the hot path; the history reader caches the joins). It has the same ``data``
+and CSV rows, the ``meta`` of ``encoding.historical_meta``, the same ``Last-Modified``,
+``Cache-Control`` and ``Vary``, no ``X-Data-Age`` / ``X-Data-Stale`` (it carries no ages),
+and a strong ``ETag`` of its bytes in both formats, as its body never changes with time.
 """
 
 from __future__ import annotations
@@ -33,11 +39,13 @@ import hashlib
 import json
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime
 
 from topcoins.web.encoding import (
     csv_body,
     csv_row,
     diagnostics_body,
+    historical_meta,
     http_date,
     iso_utc,
     json_data,
@@ -49,7 +57,7 @@ from topcoins.web.params import Format
 from topcoins.web.responses import CSV_MEDIA_TYPE, JSON_MEDIA_TYPE, PreparedResponse
 from topcoins.web.view import TopListView
 
-__all__ = ["TOP_LIST_HEADERS", "RenderedView"]
+__all__ = ["TOP_LIST_HEADERS", "RenderedView", "render_historical"]
 
 # Every answer of GET / may be revalidated with its ETag, and depends on Accept.
 TOP_LIST_HEADERS = {"Cache-Control": "no-cache", "Vary": "Accept"}
@@ -91,8 +99,7 @@ class RenderedView:
     def __init__(self, view: TopListView, max_entries: int = 256) -> None:
         self.view = view
         self.max_entries = max_entries
-        oldest = min(filter(None, (view.ranking_updated_at, view.prices_updated_at)))
-        self.last_modified = http_date(oldest)
+        self.last_modified = _last_modified(view)
         self._json_items: tuple[bytes, ...] | None = None
         self._csv_rows: tuple[bytes, ...] | None = None
         self._diagnostics: bytes | None = None
@@ -172,6 +179,25 @@ class RenderedView:
             limit,
         )
         return _Part(head, _digest(head + repr(members).encode("utf-8")))
+
+
+def render_historical(view: TopListView, at: datetime, fmt: Format, limit: int) -> PreparedResponse:
+    """The answer to ``GET /?at=...&format=fmt&limit=limit``, ``view`` being the list as it
+    was at ``at`` (see the module docstring for its headers)."""
+    headers = {**TOP_LIST_HEADERS, "Last-Modified": _last_modified(view)}
+    shown = view.entries[:limit]
+    if fmt is Format.CSV:
+        body = csv_body(tuple(csv_row(entry) for entry in shown), limit)
+        return PreparedResponse.build(body, CSV_MEDIA_TYPE, headers)
+    meta = json.dumps(historical_meta(view, at, limit), separators=(",", ":"))
+    items = tuple(json_item(entry) for entry in shown)
+    body = b"".join((json_data(items, limit), meta.encode("utf-8"), b"}"))
+    return PreparedResponse.build(body, JSON_MEDIA_TYPE, headers)
+
+
+def _last_modified(view: TopListView) -> str:
+    # The older of the two fetch times, so the list never looks newer than its oldest part.
+    return http_date(min(filter(None, (view.ranking_updated_at, view.prices_updated_at))))
 
 
 def _digest(data: bytes) -> bytes:

@@ -42,10 +42,16 @@ class JSONBody(Response):
 
 
 def error_response(
-    status_code: int, code: str, detail: str, headers: Mapping[str, str] | None = None
+    status_code: int,
+    code: str,
+    detail: str,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, object] | None = None,
 ) -> Response:
-    """The JSON error answer: ``{"error": code, "detail": what is wrong and what is allowed}``."""
-    return JSONBody({"error": code, "detail": detail}, status_code=status_code, headers=headers)
+    """The JSON error answer: ``{"error": code, "detail": what is wrong and what is allowed}``,
+    followed by the members of ``extra``."""
+    body = {"error": code, "detail": detail, **(extra or {})}
+    return JSONBody(body, status_code=status_code, headers=headers)
 
 
 @dataclass(frozen=True, slots=True)

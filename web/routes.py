@@ -1,11 +1,14 @@
 """The HTTP routes: ``GET /`` (the top list) and the operator endpoints.
 
-``GET /`` is a plain ASGI callable: it reads ``replica.view`` and ``replica.statuses``
-(never waits on Kafka), takes the current second's ``Freshness``, looks up the prepared
-answer for ``(format, limit)`` in the view's cache and sends its bytes. Bad input raises
+``GET /`` is a plain ASGI callable. For the live list it reads ``replica.view`` and
+``replica.statuses`` (never waits on Kafka), takes the current second's ``Freshness``,
+looks up the prepared answer for ``(format, limit)`` in the view's cache and sends its
+bytes. With ``at`` it asks ``history.HistoricalLists`` for the list of that moment
+instead (this one waits on Kafka, and never touches the live cache). Bad input raises
 ``RequestError`` subclasses that ``errors.exception_handlers`` turn into JSON.
-``middleware.TopListFastPath`` calls the same endpoint ahead of routing for the
-successful case. The operator endpoints are ordinary Starlette request handlers.
+``middleware.TopListFastPath`` answers successful live requests ahead of routing through
+``prepare_live``; requests with ``at`` and errors go down the routed stack. The operator
+endpoints are ordinary Starlette request handlers.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from topcoins.schemas.records import ProducerStatus
 from topcoins.web.encoding import iso_utc
 from topcoins.web.errors import RETRY_AFTER_SECONDS, NoDataYet
 from topcoins.web.freshness import Freshness, FreshnessClock, SourceFreshness
+from topcoins.web.history import HistoricalLists
 from topcoins.web.metrics import CONTENT_TYPE_LATEST, WebMetrics
 from topcoins.web.params import Format, QueryParser, negotiate
 from topcoins.web.rendered import RenderedView
@@ -70,19 +74,27 @@ class Renderer:
 
 
 class TopListEndpoint:
-    """``GET /?limit=N&format=json|csv``: the top N assets, from prepared bytes."""
+    """``GET /?limit=N&format=json|csv[&at=time]``: the top N assets, live from prepared
+    bytes, or as they were at ``at``."""
 
-    def __init__(self, renderer: Renderer, parser: QueryParser) -> None:
+    def __init__(self, renderer: Renderer, parser: QueryParser, history: HistoricalLists) -> None:
         self.renderer = renderer
         self.parser = parser
+        self.history = history
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        prepared, not_modified = self.prepare(scope)
+        answer = self.prepare_live(scope)
+        if answer is None:
+            answer = await self.prepare_historical(scope)
+        prepared, not_modified = answer
         await prepared.send(send, head=scope["method"] == "HEAD", not_modified=not_modified)
 
-    def prepare(self, scope: Scope) -> tuple[PreparedResponse, bool]:
-        """The answer for this request and whether it is a 304; raises ``RequestError``."""
+    def prepare_live(self, scope: Scope) -> tuple[PreparedResponse, bool] | None:
+        """The live answer for this request and whether it is a 304; None when the query
+        has ``at`` (``prepare_historical`` answers those); raises ``RequestError``."""
         query = self.parser.parse(scope["query_string"])
+        if query.at is not None:
+            return None
         accept = if_none_match = None
         for name, value in scope["headers"]:
             if name == b"accept":
@@ -91,6 +103,18 @@ class TopListEndpoint:
                 if_none_match = value
         fmt = query.format or negotiate(accept)
         prepared = self.renderer.response(fmt, query.limit)
+        not_modified = if_none_match is not None and _matches(if_none_match, prepared.etag)
+        return prepared, not_modified
+
+    async def prepare_historical(self, scope: Scope) -> tuple[PreparedResponse, bool]:
+        """The answer for a query with ``at`` and whether it is a 304 (reads Kafka);
+        raises ``RequestError``."""
+        query = self.parser.parse(scope["query_string"])
+        assert query.at is not None, "a live query: use prepare_live"
+        headers = dict(scope["headers"])
+        fmt = query.format or negotiate(headers.get(b"accept"))
+        prepared = await self.history.response(query.at, fmt, query.limit)
+        if_none_match = headers.get(b"if-none-match")
         not_modified = if_none_match is not None and _matches(if_none_match, prepared.etag)
         return prepared, not_modified
 

@@ -1,8 +1,10 @@
-"""Factories for the web tests: real-looking top-topic rows and views built the real way."""
+"""Factories for the web tests: real-looking top-topic rows and views built the real way,
+and a fake history reader for ``GET /?at=``."""
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,6 +13,7 @@ from starlette.exceptions import StarletteDeprecationWarning
 from topcoins.schemas.codec import encode
 from topcoins.schemas.records import ProducerStatus, TopCoin, TopListMeta
 from topcoins.schemas.topics import META_KEY
+from topcoins.streams.join import JoinResult
 from topcoins.web.version import BuildInfo
 from topcoins.web.view import TopListBuilder, TopListView
 
@@ -28,9 +31,11 @@ __all__ = [
     "RANKED_AT",
     "SAMPLE_ROWS",
     "Clock",
+    "FakeHistory",
     "TestClient",
     "asgi_call",
     "coin",
+    "join_of",
     "meta",
     "status",
     "view_of",
@@ -155,6 +160,29 @@ def view_of(rows: list[TopCoin], generation_meta: TopListMeta | None = None) -> 
     view = builder.apply(META_KEY.encode(), encode(closing))
     assert view is not None
     return view
+
+
+def join_of(rows: list[TopCoin]) -> JoinResult:
+    """A JoinResult as the history reader returns it, for ``rows``."""
+    closing = meta([row.symbol for row in rows], unmatched=sum(1 for r in rows if r.cmc_id is None))
+    return JoinResult(rows=tuple(rows), meta=closing)
+
+
+class FakeHistory:
+    """A history reader that answers every moment with ``answer`` (a result, an exception,
+    or a function of the moment) and records what it was asked."""
+
+    def __init__(self, answer: JoinResult | Exception | Callable[[datetime], JoinResult]) -> None:
+        self.answer = answer
+        self.asked: list[datetime] = []
+
+    async def top_list_at(self, at: datetime) -> JoinResult:
+        self.asked.append(at)
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        if isinstance(self.answer, JoinResult):
+            return self.answer
+        return self.answer(at)
 
 
 async def asgi_call(

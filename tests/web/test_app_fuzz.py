@@ -26,7 +26,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
 
-from tests.web.factories import BUILD, SAMPLE_ROWS, Clock, asgi_call, view_of
+from tests.web.factories import (
+    BUILD,
+    SAMPLE_ROWS,
+    Clock,
+    FakeHistory,
+    asgi_call,
+    join_of,
+    view_of,
+)
 from topcoins.settings import Settings
 from topcoins.web.app import create_app
 from topcoins.web.replica import StaticReplica
@@ -131,7 +139,9 @@ def on_the_wire(path: str) -> httpx.URL:
 
 def make_app(has_data: bool) -> Starlette:
     replica = StaticReplica(view_of(SAMPLE_ROWS) if has_data else None)
-    return create_app(Settings(), replica, build=BUILD, clock=Clock())
+    # A valid random `at` reaches the history reader: it answers (there is no broker here).
+    history = FakeHistory(join_of(list(SAMPLE_ROWS)))
+    return create_app(Settings(), replica, build=BUILD, clock=Clock(), history=history)
 
 
 class Harness:

@@ -195,7 +195,8 @@ def test_null_price_stays_in_place(make_client: ClientFactory, sample_view: TopL
         (
             "size=3",
             "unknown_parameter",
-            "unknown query parameter 'size'; allowed: limit (1 to 200) and format (json or csv)",
+            "unknown query parameter 'size'; allowed: limit (1 to 200), format (json or csv) "
+            "and at (an ISO 8601 time with an offset)",
         ),
     ],
 )

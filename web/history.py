@@ -1,0 +1,112 @@
+"""``GET /?at=<time>``: the top list as it was at a moment, read from the raw topics.
+
+The live list comes from the replica of the top topic; a past one is recomputed from the
+raw snapshot topics by a ``topcoins.streams.history.HistoryReader``: the latest ranking
+and price snapshot fetched at or before ``at``, joined exactly as the stream worker joins
+them. So it can go back as far as the raw topics retain (``retention.ms`` 7 days; Kafka
+deletes whole segments, so a little more may remain).
+
+``HistoricalLists`` asks its reader, turns the reader's errors into HTTP answers and
+renders the result (``rendered.render_historical``):
+
+* ``TimeInFuture``: 400 ``at_in_future``;
+* ``HistoryUnavailable`` (before the retained history, or no history yet): 404
+  ``history_unavailable`` with ``earliest``, the first moment that can be answered (or
+  null);
+* ``HistoryReadError`` (the broker failed or timed out): 503 ``history_read_failed`` with
+  ``Retry-After``; the cause is logged, not shown to the client.
+
+The web app creates its reader in its lifespan (``history_reader``; it connects to Kafka
+on the first ``at`` question) and closes it on shutdown. A reader passed to
+``create_app(..., history=...)`` is the caller's to open and close.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Protocol
+
+from topcoins.schemas.topics import Topics
+from topcoins.settings import Settings
+from topcoins.streams.aliases import AliasTable
+from topcoins.streams.errors import HistoryReadError, HistoryUnavailable, TimeInFuture
+from topcoins.streams.history import HistoryReader
+from topcoins.streams.join import JoinResult
+from topcoins.web.encoding import iso_utc
+from topcoins.web.errors import HistoryNotFound, HistoryReadFailed, InvalidParameter
+from topcoins.web.params import Format
+from topcoins.web.rendered import render_historical
+from topcoins.web.responses import PreparedResponse
+from topcoins.web.view import TopListView
+
+__all__ = ["HistoricalLists", "HistorySource", "history_reader", "view_of_join"]
+
+logger = logging.getLogger(__name__)
+
+
+class HistorySource(Protocol):
+    """What ``GET /?at=`` needs from a history reader (``HistoryReader`` or a test fake)."""
+
+    async def top_list_at(self, at: datetime) -> JoinResult:
+        """The joined list in force at ``at``; raises ``TimeInFuture``,
+        ``HistoryUnavailable`` or ``HistoryReadError``."""
+        ...
+
+
+class HistoricalLists:
+    """Answers ``GET /?at=`` from ``reader``; None until the app's lifespan sets one."""
+
+    def __init__(self, reader: HistorySource | None = None) -> None:
+        self.reader = reader
+
+    async def response(self, at: datetime, fmt: Format, limit: int) -> PreparedResponse:
+        """The list as it was at ``at`` (UTC); raises ``RequestError`` subclasses."""
+        reader = self.reader
+        if reader is None:
+            raise HistoryReadFailed(
+                "the history reader is not running (the server is starting or stopping); "
+                "retry in a few seconds"
+            )
+        try:
+            result = await reader.top_list_at(at)
+        except TimeInFuture as exc:
+            raise InvalidParameter("at_in_future", f"{exc}; ask for a past moment") from exc
+        except HistoryUnavailable as exc:
+            raise HistoryNotFound(_not_retained(at, exc.earliest), iso_utc(exc.earliest)) from exc
+        except HistoryReadError as exc:
+            logger.warning("reading the raw topics failed", exc_info=exc, extra={"at": iso_utc(at)})
+            raise HistoryReadFailed() from exc
+        return render_historical(view_of_join(result), at, fmt, limit)
+
+
+def view_of_join(result: JoinResult) -> TopListView:
+    """The join's rows and meta as a view, built the way the replica builds generations
+    (generation 0: it is not one of the top topic's)."""
+    return TopListView.from_generation(0, result.meta, {row.symbol: row for row in result.rows})
+
+
+def history_reader(settings: Settings, clock: Callable[[], float]) -> HistoryReader:
+    """The web app's reader of the raw topics, with the worker's alias table; ``clock``
+    (unix seconds, the app's) decides what is in the future. It connects on first use."""
+    return HistoryReader(
+        settings.kafka_servers,
+        Topics.for_prefix(settings.topic_prefix),
+        AliasTable.load(),
+        clock=lambda: datetime.fromtimestamp(clock(), UTC),
+        fetch_wait_ms=settings.consumer_fetch_wait_ms,
+        client_id=f"{settings.topic_prefix}-web-history",
+    )
+
+
+def _not_retained(at: datetime, earliest: datetime | None) -> str:
+    if earliest is None:
+        return (
+            f"there is no list for {iso_utc(at)}: the raw topics hold no readable ranking "
+            "snapshot from before then (none may have been published yet)"
+        )
+    return (
+        f"there is no list for {iso_utc(at)}: the raw topics keep about 7 days, and the "
+        f"earliest moment they can answer is {iso_utc(earliest)}"
+    )

@@ -41,7 +41,7 @@ from topcoins.producers.ratelimit import Pacer, SlidingWindowLimiter, Window, pl
 from topcoins.producers.retry import RetryPolicy
 from topcoins.producers.status import StatusReporter
 from topcoins.schemas.records import ProducerStatus
-from topcoins.schemas.topics import Topics, TopicSpec
+from topcoins.schemas.topics import TopicSpec
 from topcoins.settings import ENV_DOCS, Settings
 
 __all__ = [
@@ -121,7 +121,7 @@ def pricing_job(settings: Settings) -> ProducerJob:
         full_listing_seconds=settings.pricing_full_listing_seconds,
         retry_attempts=settings.producer_retry_attempts,
     )
-    topics = Topics.for_prefix(settings.topic_prefix)
+    topics = settings.topics
     provider = CoinMarketCapClient.provider
 
     @contextlib.asynccontextmanager
@@ -188,7 +188,7 @@ def ranking_job(settings: Settings) -> ProducerJob:
         page_size=PAGE_SIZE,
         poll_seconds=settings.ranking_poll_seconds,
     )
-    topics = Topics.for_prefix(settings.topic_prefix)
+    topics = settings.topics
     provider = CryptoCompareClient.provider
 
     @contextlib.asynccontextmanager

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import faust
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from topcoins.schemas.topics import Topics
 from topcoins.settings import Settings
 from topcoins.streams.agents import TopListUpdater, WorkerAgents, register_agents
 from topcoins.streams.aliases import AliasTable
@@ -80,7 +79,7 @@ def build_worker(
     app.transport = FetchWaitTransport(
         app.conf.broker_consumer, app, fetch_max_wait_ms=settings.consumer_fetch_wait_ms
     )
-    topics = declare_topics(app, Topics.for_prefix(settings.topic_prefix))
+    topics = declare_topics(app, settings.topics)
     tables = declare_tables(app)
     metrics = WorkerMetrics(registry)
     updater = TopListUpdater(

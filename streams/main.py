@@ -20,7 +20,6 @@ from aiokafka.errors import KafkaError
 from topcoins.kafka_admin import TopicMismatchError, ensure_topics, wait_for_broker
 from topcoins.logs import configure_logging
 from topcoins.ops import OpsServer
-from topcoins.schemas.topics import Topics
 from topcoins.settings import Settings
 from topcoins.streams.app import build_worker
 from topcoins.streams.errors import StreamsError
@@ -53,7 +52,7 @@ async def prepare_broker(settings: Settings) -> None:
     """Wait until the broker answers, then create missing topics with their contract."""
     await wait_for_broker(settings.kafka_bootstrap_servers, timeout=BROKER_WAIT_SECONDS)
     await ensure_topics(
-        settings.kafka_bootstrap_servers, Topics.for_prefix(settings.topic_prefix).all()
+        settings.kafka_bootstrap_servers, settings.topics.all()
     )
 
 

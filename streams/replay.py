@@ -33,7 +33,6 @@ from typing import Any, TextIO
 
 from topcoins.logs import configure_logging
 from topcoins.schemas.records import TopCoin
-from topcoins.schemas.topics import Topics
 from topcoins.settings import Settings
 from topcoins.streams.aliases import AliasTable
 from topcoins.streams.errors import StreamsError
@@ -127,7 +126,7 @@ async def _answer(
     at: datetime | None,
 ) -> tuple[JoinResult, str]:
     """The list and the middle of the summary line."""
-    topics = Topics.for_prefix(settings.topic_prefix)
+    topics = settings.topics
     async with HistoryReader(
         settings.kafka_bootstrap_servers,
         topics,

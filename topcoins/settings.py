@@ -9,7 +9,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from topcoins.schemas.topics import Topics
 
 __all__ = ["ENV_DOCS", "Settings", "SettingsError"]
 
@@ -37,6 +40,11 @@ ENV_DOCS: dict[str, _Env] = {
     ),
     "topic_prefix": _Env(
         "TOPIC_PREFIX", "topcoins", "Prefix of every Kafka topic (and consumer group) name."
+    ),
+    "raw_retention_hours": _Env(
+        "RAW_RETENTION_HOURS",
+        "168",
+        "How long the raw snapshot topics keep history (hours; used when creating them).",
     ),
     "cmc_base_url": _Env(
         "CMC_BASE_URL", "https://pro-api.coinmarketcap.com", "CoinMarketCap API base URL."
@@ -186,6 +194,7 @@ def _non_empty(raw: str) -> str:
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "kafka_bootstrap_servers": _non_empty,
     "topic_prefix": _non_empty,
+    "raw_retention_hours": _positive(float),
     "cmc_base_url": _url,
     "cryptocompare_base_url": _url,
     "pricing_poll_seconds": _positive(float),
@@ -217,6 +226,7 @@ class Settings:
 
     kafka_bootstrap_servers: str = "localhost:9092"
     topic_prefix: str = "topcoins"
+    raw_retention_hours: float = 168.0
     cmc_base_url: str = "https://pro-api.coinmarketcap.com"
     cmc_api_key: str = field(default="", repr=False)
     cryptocompare_base_url: str = "https://min-api.cryptocompare.com"
@@ -258,6 +268,13 @@ class Settings:
             except ValueError as exc:
                 raise SettingsError(f"{spec.name}: {exc}") from exc
         return cls(**values)
+
+    @property
+    def topics(self) -> Topics:
+        """The topic contracts for this ``TOPIC_PREFIX`` and retention."""
+        from topcoins.schemas.topics import Topics
+
+        return Topics.for_prefix(self.topic_prefix, int(self.raw_retention_hours * 3_600_000))
 
     @property
     def kafka_servers(self) -> list[str]:

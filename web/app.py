@@ -15,7 +15,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from topcoins.schemas.topics import Topics
 from topcoins.settings import Settings
 from topcoins.web.errors import exception_handlers
 from topcoins.web.freshness import FreshnessClock, StalenessPolicy
@@ -48,7 +47,7 @@ def create_app(
     (tests pass a fake) is the caller's to open and close.
     """
     served: Replica = (
-        TopListReplica(settings, Topics.for_prefix(settings.topic_prefix))
+        TopListReplica(settings, settings.topics)
         if replica is None
         else replica
     )

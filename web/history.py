@@ -28,7 +28,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
-from topcoins.schemas.topics import Topics
 from topcoins.settings import Settings
 from topcoins.streams.aliases import AliasTable
 from topcoins.streams.errors import HistoryReadError, HistoryUnavailable, TimeInFuture
@@ -92,7 +91,7 @@ def history_reader(settings: Settings, clock: Callable[[], float]) -> HistoryRea
     (unix seconds, the app's) decides what is in the future. It connects on first use."""
     return HistoryReader(
         settings.kafka_servers,
-        Topics.for_prefix(settings.topic_prefix),
+        settings.topics,
         AliasTable.load(),
         clock=lambda: datetime.fromtimestamp(clock(), UTC),
         fetch_wait_ms=settings.consumer_fetch_wait_ms,

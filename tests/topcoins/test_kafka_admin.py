@@ -48,5 +48,5 @@ async def test_a_topic_with_another_cleanup_policy_is_reported(bootstrap_servers
 
 
 async def test_waiting_for_an_absent_broker_times_out_with_the_address():
-    with pytest.raises(TimeoutError, match="127.0.0.1:1"):
+    with pytest.raises(TimeoutError, match=r"127\.0\.0\.1:1"):
         await wait_for_broker("127.0.0.1:1", timeout=1.0)

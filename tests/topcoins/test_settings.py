@@ -56,3 +56,12 @@ def test_api_keys_are_masked_everywhere_a_settings_object_is_printed():
     assert "sekret-cmc" not in str(settings.public_dict())
     assert settings.public_dict()["cmc_api_key"] == "***"
     assert set(settings.secrets) == {"sekret-cmc", "sek-cc"}
+
+
+def test_topics_follow_the_prefix_and_the_raw_retention():
+    settings = Settings.from_env({"TOPIC_PREFIX": "acme", "RAW_RETENTION_HOURS": "48"})
+    topics = settings.topics
+    assert topics.prices.name == "acme.prices.v1"
+    assert topics.prices.config["retention.ms"] == str(48 * 3_600_000)
+    assert topics.ranks.config["retention.ms"] == str(48 * 3_600_000)
+    assert "retention.ms" not in topics.top.config

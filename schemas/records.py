@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 __all__ = [
     "PriceQuote",
-    "ProducerStatus",
     "PriceSnapshot",
+    "ProducerStatus",
     "RankedAsset",
     "RankingSnapshot",
     "TopCoin",

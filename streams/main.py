@@ -51,9 +51,7 @@ class OpsService(mode.Service):
 async def prepare_broker(settings: Settings) -> None:
     """Wait until the broker answers, then create missing topics with their contract."""
     await wait_for_broker(settings.kafka_bootstrap_servers, timeout=BROKER_WAIT_SECONDS)
-    await ensure_topics(
-        settings.kafka_bootstrap_servers, settings.topics.all()
-    )
+    await ensure_topics(settings.kafka_bootstrap_servers, settings.topics.all())
 
 
 def run_worker(settings: Settings) -> int:

@@ -46,11 +46,7 @@ def create_app(
     ``HistoryReader`` of the raw topics and closes it at shutdown, while a given one
     (tests pass a fake) is the caller's to open and close.
     """
-    served: Replica = (
-        TopListReplica(settings, settings.topics)
-        if replica is None
-        else replica
-    )
+    served: Replica = TopListReplica(settings, settings.topics) if replica is None else replica
     build = build or load_build_info()
     renderer = Renderer(served, FreshnessClock(StalenessPolicy(settings), clock))
     metrics = WebMetrics(served, build, renderer.freshness)

@@ -106,6 +106,13 @@ class TopListUpdater:
         self._decoded: dict[SnapshotKind, tuple[bytes, Snapshot]] = {}
         # True while the snapshots in force may differ from the last published generation.
         self._pending = True
+        # Rows live on the top topic when the worker started (see ``expect_rows``).
+        self._rows_found_at_start: set[str] = set()
+
+    def expect_rows(self, symbols: set[str]) -> None:
+        """Rows found live on the top topic at start: the first generation tombstones those
+        it does not list, even when a crash kept them out of the recovered table."""
+        self._rows_found_at_start = set(symbols)
 
     async def apply(
         self, kind: SnapshotKind, message: Message, value: bytes | None, *, caught_up: bool = True
@@ -247,7 +254,7 @@ class TopListUpdater:
         changed = [
             (row, data) for row, data in encoded.values() if top_coins.get(row.symbol) != data
         ]
-        departed = sorted(set(top_coins.keys()) - encoded.keys())
+        departed = sorted((set(top_coins.keys()) | self._rows_found_at_start) - encoded.keys())
         headers = generation_headers(result)
         # Each ``send`` returns once the message is queued in the producer, so the queue
         # (and the single partition) holds them in this order; then wait for delivery.
@@ -267,7 +274,8 @@ class TopListUpdater:
         for row, data in changed:
             top_coins[row.symbol] = data
         for symbol in departed:
-            del top_coins[symbol]
+            top_coins.pop(symbol, None)
+        self._rows_found_at_start.clear()
         self.metrics.rows_written.labels("row").inc(len(changed))
         self.metrics.rows_written.labels("tombstone").inc(len(departed))
 

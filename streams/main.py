@@ -23,6 +23,7 @@ from topcoins.ops import OpsServer
 from topcoins.settings import Settings
 from topcoins.streams.app import build_worker
 from topcoins.streams.errors import StreamsError
+from topcoins.streams.output_keys import live_row_keys
 
 __all__ = ["OpsService", "run_worker"]
 
@@ -63,6 +64,11 @@ def run_worker(settings: Settings) -> int:
     try:
         loop.run_until_complete(prepare_broker(settings))
         parts = build_worker(settings)
+        parts.updater.expect_rows(
+            loop.run_until_complete(
+                live_row_keys(settings.kafka_bootstrap_servers, settings.topics.top.name)
+            )
+        )
     except (TimeoutError, TopicMismatchError, KafkaError, OSError, StreamsError) as exc:
         logger.error("stream worker cannot start: %s", exc)
         loop.close()

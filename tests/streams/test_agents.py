@@ -353,3 +353,20 @@ async def test_backlogged_prices_without_any_ranking_wait_for_one(prices, top, h
     )
     assert await put(prices, later, b"coinmarketcap") is Outcome.STORED
     assert top.sent == []
+
+
+async def test_rows_found_on_the_topic_at_start_are_tombstoned_unless_ranked(
+    worker, ranks, prices, top
+):
+    # A crash mid-generation can leave rows on the topic that the recovered table lacks.
+    worker.updater.expect_rows({"ORPHAN", "BTC"})
+    await put(prices, PRICES_2020, b"coinmarketcap")
+    await put(ranks, VOLUME_2020, b"cryptocompare")
+
+    sent = top.take()
+    tombstones = [key for key, value in sent if value is None]
+    assert tombstones == ["ORPHAN"]  # BTC is ranked: it gets a row, not a tombstone
+    assert sent[-1][0] == META_KEY
+
+    await put(ranks, MKTCAP_2020, b"cryptocompare")
+    assert "ORPHAN" not in [key for key, value in top.take() if value is None]  # only once

@@ -12,57 +12,16 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e.helpers import (
+    CHANGE_DEADLINE_SECONDS,
+    DEPTH,
+    emulator,
+    expected_top,
+    wait_until_served,
+)
 from topcoins.brokers import free_port
-from topcoins.dev import DevStack
 
 pytestmark = pytest.mark.e2e
-
-CHANGE_DEADLINE_SECONDS = 30.0
-DEPTH = 200
-
-
-def emulator(stack: DevStack, path: str, payload: dict | None = None) -> dict:
-    """Call the emulator's control API (GET without a payload, POST with one)."""
-    url = f"{stack.emulator_url}/_emulator/{path}"
-    response = (
-        httpx.post(url, json=payload, timeout=10)
-        if payload is not None
-        else httpx.get(url, timeout=10)
-    )
-    response.raise_for_status()
-    return response.json()
-
-
-def expected_top(state: dict, depth: int = DEPTH) -> list[tuple[int, str, float | None]]:
-    """(rank, symbol, price) the service must serve for the emulator's current truth."""
-    prices = state["prices"]
-    return [
-        (
-            item["position"],
-            item["symbol"],
-            prices.get(str(item["cmc_id"])) if item["cmc_id"] is not None else None,
-        )
-        for item in state["ranking"][:depth]
-    ]
-
-
-def served_top(stack: DevStack, limit: int = DEPTH) -> list[tuple[int, str, float | None]]:
-    body = httpx.get(f"{stack.web_url}/?limit={limit}", timeout=10).json()
-    return [(item["rank"], item["symbol"], item["price_usd"]) for item in body["data"]]
-
-
-def wait_until_served(stack: DevStack, want, deadline: float = CHANGE_DEADLINE_SECONDS):
-    """Poll the web service until ``want(served)`` holds; return the seconds it took."""
-    started = time.monotonic()
-    last = None
-    while time.monotonic() - started < deadline:
-        last = served_top(stack)
-        if want(last):
-            return time.monotonic() - started
-        time.sleep(0.2)
-    pytest.fail(
-        f"not served within {deadline:.0f} s; last answer starts {last[:5] if last else last}"
-    )
 
 
 def test_output_matches_the_emulator_and_follows_rank_and_price_changes(stack):

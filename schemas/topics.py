@@ -31,6 +31,7 @@ class TopicSpec:
     cleanup_policy: str
     retention_ms: int | None
     doc: str
+    replication_factor: int = 1
 
     @property
     def config(self) -> dict[str, str]:
@@ -51,7 +52,9 @@ class Topics:
     status: TopicSpec
 
     @classmethod
-    def for_prefix(cls, prefix: str, raw_retention_ms: int = SEVEN_DAYS_MS) -> Topics:
+    def for_prefix(
+        cls, prefix: str, raw_retention_ms: int = SEVEN_DAYS_MS, replication_factor: int = 1
+    ) -> Topics:
         """Build the topic specs; tests pass a unique prefix to get fresh topics."""
         return cls(
             prices=TopicSpec(
@@ -62,6 +65,7 @@ class Topics:
                 cleanup_policy="delete",
                 retention_ms=raw_retention_ms,
                 doc="Every CoinMarketCap price snapshot, as fetched (event log).",
+                replication_factor=replication_factor,
             ),
             ranks=TopicSpec(
                 name=f"{prefix}.ranks.v1",
@@ -71,6 +75,7 @@ class Topics:
                 cleanup_policy="delete",
                 retention_ms=raw_retention_ms,
                 doc="Every CryptoCompare ranking snapshot, as fetched (event log).",
+                replication_factor=replication_factor,
             ),
             top=TopicSpec(
                 name=f"{prefix}.top.v1",
@@ -81,6 +86,7 @@ class Topics:
                 retention_ms=None,
                 doc="The joined top list: one TopCoin per ranked asset (tombstone when it "
                 "leaves the ranking), then a TopListMeta that closes the generation.",
+                replication_factor=replication_factor,
             ),
             status=TopicSpec(
                 name=f"{prefix}.status.v1",
@@ -90,6 +96,7 @@ class Topics:
                 cleanup_policy="compact",
                 retention_ms=None,
                 doc="Each producer's health after its latest poll: last success, last error.",
+                replication_factor=replication_factor,
             ),
         )
 

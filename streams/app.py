@@ -68,7 +68,7 @@ def build_worker(
         broker_session_timeout=SESSION_TIMEOUT_SECONDS,
         broker_heartbeat_interval=HEARTBEAT_INTERVAL_SECONDS,
         consumer_auto_offset_reset="earliest",
-        topic_replication_factor=1,
+        topic_replication_factor=settings.topic_replication_factor,
         topic_partitions=1,
         topic_disable_leader=True,
         key_serializer="raw",

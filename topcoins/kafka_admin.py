@@ -54,7 +54,7 @@ async def ensure_topics(bootstrap_servers: str, specs: tuple[TopicSpec, ...]) ->
                         NewTopic(
                             name=spec.name,
                             num_partitions=spec.partitions,
-                            replication_factor=1,
+                            replication_factor=spec.replication_factor,
                             topic_configs=spec.config,
                         )
                         for spec in missing

@@ -41,6 +41,11 @@ ENV_DOCS: dict[str, _Env] = {
     "topic_prefix": _Env(
         "TOPIC_PREFIX", "topcoins", "Prefix of every Kafka topic (and consumer group) name."
     ),
+    "topic_replication_factor": _Env(
+        "TOPIC_REPLICATION_FACTOR",
+        "1",
+        "Replication factor of the topics topcoins creates (3 on a production cluster).",
+    ),
     "raw_retention_hours": _Env(
         "RAW_RETENTION_HOURS",
         "168",
@@ -195,6 +200,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "kafka_bootstrap_servers": _non_empty,
     "topic_prefix": _non_empty,
     "raw_retention_hours": _positive(float),
+    "topic_replication_factor": _positive(int),
     "cmc_base_url": _url,
     "cryptocompare_base_url": _url,
     "pricing_poll_seconds": _positive(float),
@@ -226,6 +232,7 @@ class Settings:
 
     kafka_bootstrap_servers: str = "localhost:9092"
     topic_prefix: str = "topcoins"
+    topic_replication_factor: int = 1
     raw_retention_hours: float = 168.0
     cmc_base_url: str = "https://pro-api.coinmarketcap.com"
     cmc_api_key: str = field(default="", repr=False)
@@ -274,7 +281,11 @@ class Settings:
         """The topic contracts for this ``TOPIC_PREFIX`` and retention."""
         from topcoins.schemas.topics import Topics
 
-        return Topics.for_prefix(self.topic_prefix, int(self.raw_retention_hours * 3_600_000))
+        return Topics.for_prefix(
+            self.topic_prefix,
+            int(self.raw_retention_hours * 3_600_000),
+            self.topic_replication_factor,
+        )
 
     @property
     def kafka_servers(self) -> list[str]:

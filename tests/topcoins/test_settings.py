@@ -65,3 +65,9 @@ def test_topics_follow_the_prefix_and_the_raw_retention():
     assert topics.prices.config["retention.ms"] == str(48 * 3_600_000)
     assert topics.ranks.config["retention.ms"] == str(48 * 3_600_000)
     assert "retention.ms" not in topics.top.config
+
+
+def test_the_replication_factor_reaches_every_topic_contract():
+    topics = Settings.from_env({"TOPIC_REPLICATION_FACTOR": "3"}).topics
+    assert {spec.replication_factor for spec in topics.all()} == {3}
+    assert {spec.replication_factor for spec in Settings().topics.all()} == {1}

@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 import math
 import uuid
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
 from topcoins.producers import _parse
+from topcoins.producers._client import ProviderClient
 from topcoins.producers._http import get, parse_json, parse_retry_after, redact
 from topcoins.producers.errors import (
     AuthError,
@@ -24,7 +24,6 @@ from topcoins.producers.errors import (
     RateLimitError,
     ServerError,
 )
-from topcoins.producers.ratelimit import Pacer
 from topcoins.schemas.records import PriceQuote, PriceSnapshot, utc_millis
 from topcoins.settings import ENV_DOCS
 
@@ -82,11 +81,7 @@ def quotes_batch_sizes(count: int) -> list[int]:
     return [min(QUOTES_BATCH, count - start) for start in range(0, count, QUOTES_BATCH)]
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class CoinMarketCapClient:
+class CoinMarketCapClient(ProviderClient):
     """Reads listings and quotes through a given ``httpx.AsyncClient``.
 
     The client must carry ``base_url`` and a timeout; the key travels in the
@@ -96,22 +91,6 @@ class CoinMarketCapClient:
     """
 
     provider = PROVIDER
-
-    def __init__(
-        self,
-        http: httpx.AsyncClient,
-        api_key: str,
-        *,
-        pacer: Pacer | None = None,
-        now: Callable[[], datetime] = _utcnow,
-    ) -> None:
-        self._http = http
-        self._api_key = api_key
-        self._pacer = pacer or Pacer(PROVIDER)
-        self._now = now
-
-    def __repr__(self) -> str:
-        return f"CoinMarketCapClient(base_url={str(self._http.base_url)!r})"
 
     async def fetch_listings(self, depth: int) -> PriceSnapshot:
         """The first ``depth`` listings by market cap, in provider order, unique by id.

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from topcoins.producers import _parse
+from topcoins.producers._client import ProviderClient
 from topcoins.producers._http import get, parse_json, parse_retry_after, redact
 from topcoins.producers.errors import (
     AuthError,
@@ -20,7 +19,6 @@ from topcoins.producers.errors import (
     RateLimitUsage,
     ServerError,
 )
-from topcoins.producers.ratelimit import Pacer
 from topcoins.schemas.records import RankedAsset, RankingSnapshot, utc_millis
 from topcoins.settings import ENV_DOCS
 
@@ -36,11 +34,7 @@ _KEY_ENV = ENV_DOCS["cryptocompare_api_key"].name
 _AUTH_WORDS = ("key", "auth")
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class CryptoCompareClient:
+class CryptoCompareClient(ProviderClient):
     """Reads ``/data/top/totalvolfull?tsym=USD`` through a given ``httpx.AsyncClient``.
 
     The key travels in the ``authorization: Apikey <key>`` header only, never in the URL.
@@ -50,23 +44,7 @@ class CryptoCompareClient:
     """
 
     provider = PROVIDER
-
-    def __init__(
-        self,
-        http: httpx.AsyncClient,
-        api_key: str,
-        *,
-        pacer: Pacer | None = None,
-        now: Callable[[], datetime] = _utcnow,
-    ) -> None:
-        self._http = http
-        self._api_key = api_key
-        self._pacer = pacer or Pacer(PROVIDER)
-        self._now = now
-        self.rate_limit: RateLimitUsage | None = None
-
-    def __repr__(self) -> str:
-        return f"CryptoCompareClient(base_url={str(self._http.base_url)!r})"
+    rate_limit: RateLimitUsage | None = None  # set per instance by each answer that has one
 
     async def fetch_ranking(self, depth: int) -> RankingSnapshot:
         """The first ``depth`` assets by 24h total volume, in provider order, as answered.

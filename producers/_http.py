@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -12,7 +13,9 @@ from typing import Any
 
 import httpx
 
+from topcoins import redaction
 from topcoins.producers.errors import BadResponseError, ServerError, UpstreamTimeout
+from topcoins.producers.metrics import CALL_SECONDS, call_outcome, timed_stage
 
 __all__ = ["call_deadline", "get", "parse_json", "parse_retry_after", "redact"]
 
@@ -41,6 +44,30 @@ async def get(
     The whole call, body included, must finish within ``call_deadline(http)``. Messages
     name the path only: the query holds no secret, but we keep it out anyway.
     """
+    started = time.perf_counter()
+    outcome: str | None = None  # stays None for a cancelled call: not observed
+    try:
+        response = await _send(http, path, params, headers, provider)
+        outcome = call_outcome(response.status_code)
+        return response
+    except UpstreamTimeout:
+        outcome = "timeout"
+        raise
+    except ServerError:
+        outcome = "transport_error"
+        raise
+    finally:
+        if outcome is not None:
+            CALL_SECONDS.labels(provider, outcome).observe(time.perf_counter() - started)
+
+
+async def _send(
+    http: httpx.AsyncClient,
+    path: str,
+    params: Mapping[str, str | int],
+    headers: Mapping[str, str],
+    provider: str,
+) -> httpx.Response:
     deadline = call_deadline(http)
     try:
         async with asyncio.timeout(deadline):
@@ -68,7 +95,8 @@ def _reject_constant(name: str) -> Any:
 def parse_json(response: httpx.Response, *, provider: str) -> Any:
     """The body as JSON; anything else (HTML, truncated, NaN) is a ``BadResponseError``."""
     try:
-        return json.loads(response.content, parse_constant=_reject_constant)
+        with timed_stage(provider, "parse"):
+            return json.loads(response.content, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadResponseError(
             f"{provider}: GET {response.request.url.path} answered HTTP "
@@ -97,5 +125,6 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 
 
 def redact(text: str, secret: str) -> str:
-    """``text`` with ``secret`` replaced by ``***`` (provider text could echo a key)."""
-    return text.replace(secret, "***") if secret else text
+    """``text`` with every form of ``secret`` replaced by ``***`` (provider text could echo
+    a key); see ``topcoins.redaction``."""
+    return redaction.redact(text, (secret,))

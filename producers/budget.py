@@ -30,8 +30,9 @@ at the ledger's rate, so in normal operation nobody waits.
   ``interval = Q * spc * F / (F - L*spc)``: about 9.5 minutes with the defaults and
   ``F`` = 6 h. Chosen only when it is shorter than the full-listing interval.
 
-The ledger lives in the process: a restart forgets it, so each restart may spend up to
-``B + m`` credits (15 with the defaults) ahead of plan. Run one pricing producer per key.
+The ledger survives restarts: its state (``paid_until``) goes to the status topic before
+every call, and a new ledger resumes from it (``credit_journal.py``), so a crash loop
+cannot spend more than one long-lived process would. Run one pricing producer per key.
 """
 
 from __future__ import annotations
@@ -112,6 +113,23 @@ class CreditLedger:
         self.spent += credits
         if self._on_charge is not None:
             self._on_charge(credits)
+
+    @property
+    def paid_until(self) -> float:
+        """The ledger's state: until when the credits charged so far are paid for at plan
+        rate (the GCRA's theoretical arrival time, on the ``now`` clock)."""
+        return self._tat
+
+    def restore(self, paid_until: float) -> None:
+        """Resume a previous ledger's state (``credit_journal``): a new ledger admits
+        nothing that the old one, had it lived on, would not have admitted."""
+        self._tat = max(self._tat, paid_until)
+
+    def available(self, now: float) -> float:
+        """Credits a call could spend at ``now`` without waiting (0 when calls wait)."""
+        if self.seconds_per_credit <= 0:
+            return float("inf")
+        return max(0.0, self.tolerance_credits - self.ahead_seconds(now) / self.seconds_per_credit)
 
     def ahead_seconds(self, now: float) -> float:
         """How far spending runs ahead of plan, in seconds (0 when on or behind plan)."""

@@ -10,6 +10,8 @@ import logging
 import math
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -24,16 +26,19 @@ from topcoins.producers.errors import (
     RateLimitError,
     ServerError,
 )
+from topcoins.producers.metrics import timed_stage
 from topcoins.schemas.records import PriceQuote, PriceSnapshot, utc_millis
 from topcoins.settings import ENV_DOCS
 
 __all__ = [
+    "KEY_INFO_PATH",
     "LISTINGS_PATH",
     "MAX_PAGE_SIZE",
     "PROVIDER",
     "QUOTES_BATCH",
     "QUOTES_PATH",
     "CoinMarketCapClient",
+    "KeyInfo",
     "listing_credits",
     "listing_page_limits",
     "quotes_batch_sizes",
@@ -45,6 +50,7 @@ logger = logging.getLogger(__name__)
 PROVIDER = "coinmarketcap"
 LISTINGS_PATH = "/v1/cryptocurrency/listings/latest"
 QUOTES_PATH = "/v2/cryptocurrency/quotes/latest"
+KEY_INFO_PATH = "/v1/key/info"  # costs no credit
 MAX_PAGE_SIZE = 5000  # the listings endpoint's largest `limit`
 QUOTES_BATCH = 500  # ids per quotes call: about 4 KB of URL, well below common limits
 _COINS_PER_CREDIT = 200  # listings
@@ -91,6 +97,9 @@ class CoinMarketCapClient(ProviderClient):
     """
 
     provider = PROVIDER
+    # Sum of ``status.credit_count`` over this client's successful answers (set per instance).
+    credits_used: int = 0
+    _answered_at: datetime | None = None
 
     async def fetch_listings(self, depth: int) -> PriceSnapshot:
         """The first ``depth`` listings by market cap, in provider order, unique by id.
@@ -107,10 +116,10 @@ class CoinMarketCapClient(ProviderClient):
         start = 1
         while start <= depth:
             limit = min(MAX_PAGE_SIZE, depth - start + 1)
-            page, total_count = await self._fetch_page(start, limit)
+            page, total_count, answered = await self._fetch_page(start, limit)
             for quote in page:
                 quotes.setdefault(quote.cmc_id, quote)
-            if len(page) < limit or (total_count is not None and start + limit > total_count):
+            if answered < limit or (total_count is not None and start + limit > total_count):
                 break
             start += limit
         if not quotes:
@@ -119,7 +128,7 @@ class CoinMarketCapClient(ProviderClient):
             )
         return PriceSnapshot(
             snapshot_id=uuid.uuid4().hex,
-            fetched_at=utc_millis(self._now()),
+            fetched_at=utc_millis(self._answered_at or self._now()),
             total_count=total_count,
             quotes=tuple(quotes.values()),
         )
@@ -143,7 +152,12 @@ class CoinMarketCapClient(ProviderClient):
                 "skip_invalid": "true",
             }
             body = await self._call(QUOTES_PATH, params, quotes_credits(len(batch)))
-            quotes.update(_parse_quotes(body, batch))
+            dropped: list[_parse.OutOfRange] = []
+            nulled: list[_parse.OutOfRange] = []
+            with timed_stage(PROVIDER, "validate"):
+                quotes.update(_parse_quotes(body, batch, dropped, nulled))
+            self._dropped(QUOTES_PATH, dropped)
+            self._nulled(QUOTES_PATH, nulled)
         where = f"{PROVIDER}: GET {QUOTES_PATH}"
         if not quotes:
             raise BadResponseError(
@@ -157,14 +171,32 @@ class CoinMarketCapClient(ProviderClient):
             )
         return tuple(quotes[cmc_id] for cmc_id in wanted if cmc_id in quotes)
 
-    async def _fetch_page(self, start: int, limit: int) -> tuple[list[PriceQuote], int | None]:
+    async def fetch_key_info(self) -> KeyInfo:
+        """The key's plan and usage by ``/v1/key/info`` (paced like any call, at 0 credits)."""
+        body = await self._call(KEY_INFO_PATH, {}, 0)
+        try:
+            return _parse_key_info(body)
+        except ValueError as exc:
+            raise BadResponseError(
+                f"{PROVIDER}: GET {KEY_INFO_PATH}: {exc}", provider=PROVIDER
+            ) from exc
+
+    async def _fetch_page(self, start: int, limit: int) -> tuple[list[PriceQuote], int | None, int]:
+        """The valid quotes of one page, ``total_count``, and how many listings it answered
+        (dropped ones included)."""
         params = {"start": start, "limit": limit, "convert": "USD", "sort": "market_cap"}
         body = await self._call(LISTINGS_PATH, params, listing_credits(limit))
-        page, total_count = _parse_page(body, start)
+        dropped: list[_parse.OutOfRange] = []
+        nulled: list[_parse.OutOfRange] = []
+        with timed_stage(PROVIDER, "validate"):
+            page, total_count = _parse_page(body, start, dropped, nulled)
+        self._dropped(LISTINGS_PATH, dropped)
+        self._nulled(LISTINGS_PATH, nulled)
+        answered = len(page) + len(dropped)
         expected = limit if total_count is None else min(limit, total_count - start + 1)
-        if total_count is not None and len(page) < expected:
+        if total_count is not None and answered < expected:
             raise BadResponseError(
-                f"{PROVIDER}: GET {LISTINGS_PATH} answered a partial page: {len(page)} "
+                f"{PROVIDER}: GET {LISTINGS_PATH} answered a partial page: {answered} "
                 f"listings from #{start} where total_count {total_count} promises {expected}",
                 provider=PROVIDER,
             )
@@ -172,7 +204,7 @@ class CoinMarketCapClient(ProviderClient):
             "coinmarketcap page",
             extra={"provider": PROVIDER, "start": start, "limit": limit, "items": len(page)},
         )
-        return page, total_count
+        return page, total_count, answered
 
     async def _call(self, path: str, params: dict[str, str | int], credits: int) -> Any:
         """One paced ``GET``: the parsed body of a successful answer, or an ``UpstreamError``."""
@@ -181,6 +213,8 @@ class CoinMarketCapClient(ProviderClient):
             headers["X-CMC_PRO_API_KEY"] = self._api_key
         await self._pacer.acquire(credits)
         response = await get(self._http, path, params=params, headers=headers, provider=PROVIDER)
+        # A listing's fetched_at: when its (last) answer arrived, before parsing it.
+        self._answered_at = self._now()
         body = self._body(response)
         try:
             self._raise_for_error(response, body, path)
@@ -188,6 +222,7 @@ class CoinMarketCapClient(ProviderClient):
             if error.retry_after is not None:
                 self._pacer.hold(error.retry_after)
             raise
+        self.credits_used += _credit_count(body)
         return body
 
     def _body(self, response: httpx.Response) -> Any:
@@ -237,8 +272,12 @@ class CoinMarketCapClient(ProviderClient):
         )
 
 
-def _parse_page(body: Any, start: int) -> tuple[list[PriceQuote], int | None]:
-    """The quotes and ``status.total_count`` of one successful page."""
+def _parse_page(
+    body: Any, start: int, dropped: list[_parse.OutOfRange], nulled: list[_parse.OutOfRange]
+) -> tuple[list[PriceQuote], int | None]:
+    """The quotes and ``status.total_count`` of one successful page; a listing the records
+    cannot carry is left out and its error appended to ``dropped`` (``nulled``: see
+    ``_parse_quote``)."""
     where = f"{PROVIDER}: GET {LISTINGS_PATH}"
     if not isinstance(body, dict) or not isinstance(body.get("data"), list):
         raise BadResponseError(f"{where} answered without a data array", provider=PROVIDER)
@@ -252,7 +291,9 @@ def _parse_page(body: Any, start: int) -> tuple[list[PriceQuote], int | None]:
     quotes = []
     for index, item in enumerate(body["data"]):
         try:
-            quotes.append(_parse_quote(item))
+            quotes.append(_parse_quote(item, nulled))
+        except _parse.OutOfRange as exc:
+            dropped.append(exc)
         except ValueError as exc:
             raise BadResponseError(
                 f"{where}: listing #{start + index} is invalid: {exc}", provider=PROVIDER
@@ -260,8 +301,15 @@ def _parse_page(body: Any, start: int) -> tuple[list[PriceQuote], int | None]:
     return quotes, total_count
 
 
-def _parse_quotes(body: Any, asked: Sequence[int]) -> dict[int, PriceQuote]:
-    """The quotes of one successful quotes answer (``data`` keyed by id), by id."""
+def _parse_quotes(
+    body: Any,
+    asked: Sequence[int],
+    dropped: list[_parse.OutOfRange],
+    nulled: list[_parse.OutOfRange],
+) -> dict[int, PriceQuote]:
+    """The quotes of one successful quotes answer (``data`` keyed by id), by id; a quote
+    the records cannot carry is left out (the caller keeps its older one) and its error
+    appended to ``dropped``."""
     where = f"{PROVIDER}: GET {QUOTES_PATH}"
     if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
         raise BadResponseError(f"{where} answered without a data object", provider=PROVIDER)
@@ -269,11 +317,14 @@ def _parse_quotes(body: Any, asked: Sequence[int]) -> dict[int, PriceQuote]:
     quotes: dict[int, PriceQuote] = {}
     for key, item in body["data"].items():
         try:
-            quote = _parse_quote(item)
+            quote = _parse_quote(item, nulled)
             if str(quote.cmc_id) != key:
                 raise ValueError(f"id {quote.cmc_id} is filed under {key!r}")
             if quote.cmc_id not in wanted:
                 raise ValueError(f"id {quote.cmc_id} was not asked for")
+        except _parse.OutOfRange as exc:
+            dropped.append(exc)
+            continue
         except ValueError as exc:
             raise BadResponseError(
                 f"{where}: quote {key[:20]!r} is invalid: {exc}", provider=PROVIDER
@@ -282,8 +333,13 @@ def _parse_quotes(body: Any, asked: Sequence[int]) -> dict[int, PriceQuote]:
     return quotes
 
 
-def _parse_quote(item: Any) -> PriceQuote:
-    """One ``data[]`` entry; a missing or null USD price stays ``None``."""
+def _parse_quote(item: Any, nulled: list[_parse.OutOfRange]) -> PriceQuote:
+    """One ``data[]`` entry; a missing or null USD price stays ``None``.
+
+    A market cap or 24 h change that is not finite, a negative market cap or a change
+    below -100 % is carried as ``None`` (the quote stands) and its error appended to
+    ``nulled``; a value of the wrong type rejects the answer like any other.
+    """
     if not isinstance(item, dict):
         raise ValueError("listing must be an object")
     quote = item.get("quote")
@@ -296,11 +352,104 @@ def _parse_quote(item: Any) -> PriceQuote:
     last_updated = usd.get("last_updated") or item.get("last_updated")
     return PriceQuote(
         cmc_id=_parse.require_int(item.get("id"), "id"),
-        symbol=_parse.require_str(item.get("symbol"), "symbol"),
-        name=_parse.require_str(item.get("name"), "name"),
-        slug=_parse.require_str(item.get("slug"), "slug"),
+        symbol=_parse.require_symbol(item.get("symbol"), "symbol"),
+        name=_parse.require_name(item.get("name"), "name"),
+        slug=_parse.require_name(item.get("slug"), "slug"),
         cmc_rank=_parse.optional_int(item.get("cmc_rank"), "cmc_rank"),
         price_usd=_parse.optional_number(usd.get("price"), "quote.USD.price"),
-        volume_24h_usd=_parse.optional_number(usd.get("volume_24h"), "quote.USD.volume_24h"),
+        volume_24h_usd=_parse.optional_number(
+            usd.get("volume_24h"), "quote.USD.volume_24h", volume=True
+        ),
         last_updated=_parse.optional_timestamp(last_updated, "last_updated"),
+        market_cap_usd=_or_null(
+            usd.get("market_cap"), "quote.USD.market_cap", 0.0, "negative_market_cap", nulled
+        ),
+        percent_change_24h=_or_null(
+            usd.get("percent_change_24h"),
+            "quote.USD.percent_change_24h",
+            -100.0,
+            "number_out_of_range",
+            nulled,
+        ),
+    )
+
+
+def _or_null(
+    value: Any, name: str, minimum: float, reason: str, nulled: list[_parse.OutOfRange]
+) -> float | None:
+    """An optional number of at least ``minimum``; out of range: ``None``, noted in ``nulled``."""
+    try:
+        return _parse.optional_number_at_least(value, name, minimum, reason)
+    except _parse.OutOfRange as exc:
+        nulled.append(exc)
+        return None
+
+
+def _credit_count(body: Any) -> int:
+    """``status.credit_count`` of an answer, 0 when absent or not an integer."""
+    status = body.get("status") if isinstance(body, dict) else None
+    count = status.get("credit_count") if isinstance(status, dict) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) else 0
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """``/v1/key/info``: the plan and the key's usage; None where the answer has no value."""
+
+    credit_limit_monthly: int
+    credit_limit_monthly_reset_at: datetime | None
+    rate_limit_minute: int | None
+    requests_made_minute: int | None
+    requests_left_minute: int | None
+    credits_used_day: int | None
+    credits_left_day: int | None
+    credits_used_month: int | None
+    credits_left_month: int | None
+
+
+def _parse_key_info(body: Any) -> KeyInfo:
+    """The ``data`` of a successful key info answer; raises ``ValueError`` when malformed."""
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, dict):
+        raise ValueError("answered without a data object")
+    plan, usage = data.get("plan"), data.get("usage")
+    if not isinstance(plan, dict) or not isinstance(usage, dict):
+        raise ValueError("data must hold a plan object and a usage object")
+
+    def period(name: str) -> dict[str, Any]:
+        value = usage.get(name)
+        if value is not None and not isinstance(value, dict):
+            raise ValueError(f"usage.{name} must be an object")
+        return value or {}
+
+    minute, day, month = period("current_minute"), period("current_day"), period("current_month")
+    return KeyInfo(
+        credit_limit_monthly=_parse.require_int(
+            plan.get("credit_limit_monthly"), "plan.credit_limit_monthly"
+        ),
+        credit_limit_monthly_reset_at=_parse.optional_timestamp(
+            plan.get("credit_limit_monthly_reset_timestamp"),
+            "plan.credit_limit_monthly_reset_timestamp",
+        ),
+        rate_limit_minute=_parse.optional_int(
+            plan.get("rate_limit_minute"), "plan.rate_limit_minute"
+        ),
+        requests_made_minute=_parse.optional_int(
+            minute.get("requests_made"), "usage.current_minute.requests_made"
+        ),
+        requests_left_minute=_parse.optional_int(
+            minute.get("requests_left"), "usage.current_minute.requests_left"
+        ),
+        credits_used_day=_parse.optional_int(
+            day.get("credits_used"), "usage.current_day.credits_used"
+        ),
+        credits_left_day=_parse.optional_int(
+            day.get("credits_left"), "usage.current_day.credits_left"
+        ),
+        credits_used_month=_parse.optional_int(
+            month.get("credits_used"), "usage.current_month.credits_used"
+        ),
+        credits_left_month=_parse.optional_int(
+            month.get("credits_left"), "usage.current_month.credits_left"
+        ),
     )

@@ -19,15 +19,17 @@ from topcoins.producers.errors import (
     RateLimitUsage,
     ServerError,
 )
+from topcoins.producers.metrics import timed_stage
 from topcoins.schemas.records import RankedAsset, RankingSnapshot, utc_millis
 from topcoins.settings import ENV_DOCS
 
-__all__ = ["PAGE_SIZE", "PROVIDER", "TOPLIST_PATH", "CryptoCompareClient"]
+__all__ = ["PAGE_SIZE", "PROVIDER", "RATE_LIMIT_PATH", "TOPLIST_PATH", "CryptoCompareClient"]
 
 logger = logging.getLogger(__name__)
 
 PROVIDER = "cryptocompare"
 TOPLIST_PATH = "/data/top/totalvolfull"
+RATE_LIMIT_PATH = "/stats/rate/limit"
 PAGE_SIZE = 100  # the toplist's largest `limit`; pages are 0-based
 
 _KEY_ENV = ENV_DOCS["cryptocompare_api_key"].name
@@ -59,15 +61,17 @@ class CryptoCompareClient(ProviderClient):
             raise ValueError(f"depth must be at least 1, got {depth}")
         limit = min(PAGE_SIZE, depth)
         assets: list[RankedAsset] = []
+        answered = 0  # assets the provider listed, dropped ones included
         provider_total: int | None = None
         page = 0
         while len({asset.symbol for asset in assets}) < depth:
-            items, count = await self._fetch_page(page, limit, first_position=len(assets) + 1)
+            items, count, listed = await self._fetch_page(page, limit, first_position=answered + 1)
             provider_total = count if count is not None else provider_total
-            if not items:
+            if not listed:
                 break
             assets.extend(items)
-            if provider_total is not None and len(assets) >= provider_total:
+            answered += listed
+            if provider_total is not None and answered >= provider_total:
                 break
             page += 1
         if not assets:
@@ -82,37 +86,64 @@ class CryptoCompareClient(ProviderClient):
             assets=tuple(assets),
         )
 
-    async def _fetch_page(
-        self, page: int, limit: int, *, first_position: int
-    ) -> tuple[list[RankedAsset], int | None]:
+    async def fetch_rate_limit(self) -> RateLimitUsage:
+        """The key's (or, keyless, the IP's) calls made and allowed per window, by
+        ``/stats/rate/limit``; it is paced, and counted by CryptoCompare, like any call."""
+        body = await self._call(RATE_LIMIT_PATH, {})
+        data = body.get("Data") if isinstance(body, dict) else None
+        made = data.get("calls_made") if isinstance(data, dict) else None
+        left = data.get("calls_left") if isinstance(data, dict) else None
+        usage = _usage({"calls_made": made, "max_calls": left})
+        if usage is None or not usage.calls_made:
+            raise BadResponseError(
+                f"{PROVIDER}: GET {RATE_LIMIT_PATH} answered without Data.calls_made and "
+                "Data.calls_left counts",
+                provider=PROVIDER,
+            )
+        allowed = {
+            window: usage.calls_made.get(window, 0) + remaining
+            for window, remaining in usage.max_calls.items()
+        }
+        usage = RateLimitUsage(calls_made=usage.calls_made, max_calls=allowed)
+        self._pacer.observe(usage)
+        return usage
+
+    async def _call(self, path: str, params: dict[str, str | int]) -> Any:
+        """One paced ``GET``: the parsed body of a successful answer, or an ``UpstreamError``."""
         headers = {"Accept": "application/json"}
         if self._api_key:
             headers["authorization"] = f"Apikey {self._api_key}"
         await self._pacer.acquire()
-        response = await get(
-            self._http,
-            TOPLIST_PATH,
-            params={"tsym": "USD", "limit": limit, "page": page},
-            headers=headers,
-            provider=PROVIDER,
-        )
+        response = await get(self._http, path, params=params, headers=headers, provider=PROVIDER)
         body = self._body(response)
         usage = _usage(body.get("RateLimit") if isinstance(body, dict) else None)
         if usage is not None:
             self.rate_limit = usage
             self._pacer.observe(usage)
         try:
-            self._raise_for_error(response, body, usage)
+            self._raise_for_error(response, body, usage, path)
         except RateLimitError as error:
             if error.retry_after is not None:
                 self._pacer.hold(error.retry_after)
             raise
-        items, count = _parse_page(body, page, first_position)
+        return body
+
+    async def _fetch_page(
+        self, page: int, limit: int, *, first_position: int
+    ) -> tuple[list[RankedAsset], int | None, int]:
+        """The valid assets of one page, ``MetaData.Count``, and how many assets the page
+        listed (dropped ones included)."""
+        params: dict[str, str | int] = {"tsym": "USD", "limit": limit, "page": page}
+        body = await self._call(TOPLIST_PATH, params)
+        dropped: list[_parse.OutOfRange] = []
+        with timed_stage(PROVIDER, "validate"):
+            items, count = _parse_page(body, page, first_position, dropped)
+        self._dropped(TOPLIST_PATH, dropped)
         logger.debug(
             "cryptocompare page",
             extra={"provider": PROVIDER, "page": page, "limit": limit, "items": len(items)},
         )
-        return items, count
+        return items, count, len(items) + len(dropped)
 
     def _body(self, response: httpx.Response) -> Any:
         """Parsed JSON; an error status with a non-JSON body yields ``None`` (mapped by status)."""
@@ -124,10 +155,14 @@ class CryptoCompareClient(ProviderClient):
             return None
 
     def _raise_for_error(
-        self, response: httpx.Response, body: Any, usage: RateLimitUsage | None
+        self,
+        response: httpx.Response,
+        body: Any,
+        usage: RateLimitUsage | None,
+        path: str = TOPLIST_PATH,
     ) -> None:
         """Map the HTTP status, then a ``"Response": "Error"`` body (sent with HTTP 200)."""
-        where = f"{PROVIDER}: GET {TOPLIST_PATH}"
+        where = f"{PROVIDER}: GET {path}"
         error = body if isinstance(body, dict) and body.get("Response") == "Error" else None
         kind = error.get("Type") if error else None
         message = redact(str(error.get("Message")) if error else "", self._api_key)
@@ -185,8 +220,12 @@ def _usage(block: Any) -> RateLimitUsage | None:
     return RateLimitUsage(calls_made=made, max_calls=allowed) if made or allowed else None
 
 
-def _parse_page(body: Any, page: int, first_position: int) -> tuple[list[RankedAsset], int | None]:
-    """The assets of one successful page, numbered from ``first_position``, and ``Count``."""
+def _parse_page(
+    body: Any, page: int, first_position: int, dropped: list[_parse.OutOfRange]
+) -> tuple[list[RankedAsset], int | None]:
+    """The assets of one successful page, numbered from ``first_position`` (their place in
+    the answer), and ``Count``; an asset the records cannot carry is left out and its error
+    appended to ``dropped``."""
     where = f"{PROVIDER}: GET {TOPLIST_PATH} page {page}"
     if not isinstance(body, dict) or not isinstance(body.get("Data"), list):
         raise BadResponseError(f"{where} answered without a Data array", provider=PROVIDER)
@@ -201,6 +240,8 @@ def _parse_page(body: Any, page: int, first_position: int) -> tuple[list[RankedA
     for index, item in enumerate(body["Data"]):
         try:
             assets.append(_parse_asset(item, first_position + index))
+        except _parse.OutOfRange as exc:
+            dropped.append(exc)
         except ValueError as exc:
             raise BadResponseError(
                 f"{where}: item #{index} is invalid: {exc}", provider=PROVIDER
@@ -213,7 +254,7 @@ def _parse_asset(item: Any, position: int) -> RankedAsset:
     if not isinstance(item, dict) or not isinstance(item.get("CoinInfo"), dict):
         raise ValueError("item must be an object with a CoinInfo object")
     coin = item["CoinInfo"]
-    symbol = _parse.require_str(coin.get("Name"), "CoinInfo.Name")
+    symbol = _parse.require_symbol(coin.get("Name"), "CoinInfo.Name")
     if not symbol.strip():
         raise ValueError("CoinInfo.Name must not be empty")
     cc_id = coin.get("Id")
@@ -228,9 +269,9 @@ def _parse_asset(item: Any, position: int) -> RankedAsset:
     return RankedAsset(
         position=position,
         symbol=symbol,
-        name=_parse.require_str(coin.get("FullName"), "CoinInfo.FullName"),
-        cc_id=_parse.optional_str(cc_id, "CoinInfo.Id"),
+        name=_parse.require_name(coin.get("FullName"), "CoinInfo.FullName"),
+        cc_id=_parse.optional_str(cc_id, "CoinInfo.Id", max_chars=_parse.MAX_SYMBOL_CHARS),
         volume_24h_usd=_parse.optional_number(
-            (usd or {}).get("TOTALVOLUME24HTO"), "RAW.USD.TOTALVOLUME24HTO"
+            (usd or {}).get("TOTALVOLUME24HTO"), "RAW.USD.TOTALVOLUME24HTO", volume=True
         ),
     )

@@ -3,10 +3,12 @@
 Each one logs its settings and its schedule (the effective poll interval and the
 numbers behind it), waits for Kafka, creates its topics (its snapshots and the status
 topic), serves health and metrics, then polls its provider until SIGTERM/SIGINT,
-publishing its status after every poll. Exit status: ``EXIT_OK`` after a clean stop,
+publishing its status after every poll. ``/readyz`` names a stuck Kafka consumer (the
+pricing producer's ranked-ids reader) under ``stuck_consumers`` without turning 503: the
+producer keeps polling with the last ids it read. Exit status: ``EXIT_OK`` after a clean stop,
 ``EXIT_STARTUP_FAILURE`` when it cannot start (or crashes, or the CoinMarketCap plan
 cannot pay for the configured depth), ``EXIT_AUTH_ERROR`` when the provider refuses the
-API key.
+API key or Kafka refuses the credentials or certificates (``KafkaAccessError``).
 """
 
 from __future__ import annotations
@@ -25,11 +27,14 @@ import httpx
 from aiokafka.errors import KafkaError
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from topcoins.kafka_access import use_idempotence
 from topcoins.kafka_admin import TopicMismatchError, ensure_topics, wait_for_broker
+from topcoins.kafka_security import KafkaAccessError, kafka_client_options
 from topcoins.logs import configure_logging
 from topcoins.ops import OpsServer
 from topcoins.producers.budget import BudgetError, CreditPlan, plan_pricing
 from topcoins.producers.coinmarketcap import CoinMarketCapClient
+from topcoins.producers.credit_journal import CreditJournal, JournaledPacer
 from topcoins.producers.cryptocompare import PAGE_SIZE, CryptoCompareClient
 from topcoins.producers.errors import AuthError
 from topcoins.producers.metrics import ProducerMetrics
@@ -43,6 +48,8 @@ from topcoins.producers.status import StatusReporter
 from topcoins.schemas.records import ProducerStatus
 from topcoins.schemas.topics import TopicSpec
 from topcoins.settings import ENV_DOCS, Settings
+from topcoins.stuck import StuckConsumers
+from topcoins.tracing import configure_tracing
 
 __all__ = [
     "EXIT_AUTH_ERROR",
@@ -64,6 +71,10 @@ RANKING_COMPONENT = "ranking-producer"
 # A call waits for our own limits up to one poll interval, and never less than this;
 # a longer wait fails the poll at once (LocalLimitError), without calling.
 MIN_MAX_WAIT_SECONDS = 60.0
+# The real providers: an empty key is worth a warning only there (the emulator needs none).
+_PROVIDER_URLS = frozenset(
+    ENV_DOCS[name].default for name in ("cmc_base_url", "cryptocompare_base_url")
+)
 
 T = TypeVar("T")
 Fetch = Callable[[], Awaitable[Snapshot]]
@@ -91,6 +102,10 @@ class ProducerJob:
     schedule_fields: Mapping[str, object]
     credits_per_call: Mapping[str, int]
     open_fetch: FetchOpener
+    # The pricing producer's credit ledger across restarts; it needs the status reporter.
+    credit_journal: CreditJournal | None = None
+    # The Kafka consumers the job reads with (the ranked-ids reader): /readyz names a stuck one.
+    consumers: StuckConsumers = field(default_factory=StuckConsumers)
 
 
 def _max_wait(interval: float) -> float:
@@ -123,6 +138,13 @@ def pricing_job(settings: Settings) -> ProducerJob:
     )
     topics = settings.topics
     provider = CoinMarketCapClient.provider
+    journal = CreditJournal(
+        settings.kafka_bootstrap_servers,
+        topics.status,
+        provider.encode(),
+        client_options=kafka_client_options(settings),
+    )
+    consumers = StuckConsumers()
 
     @contextlib.asynccontextmanager
     async def open_fetch(
@@ -130,20 +152,36 @@ def pricing_job(settings: Settings) -> ProducerJob:
     ) -> AsyncIterator[Fetch]:
         per_minute = SlidingWindowLimiter([Window("minute", 60.0, settings.cmc_calls_per_minute)])
         ledger = budget.ledger(time.monotonic(), on_charge=metrics.credits_spent)
-        pacer = Pacer(
+        journal.attach(ledger)  # a restart resumes the ledger, never a clean one
+        metrics.watch_credits(
+            budget.plan.monthly_credits, lambda: ledger.available(time.monotonic())
+        )
+        pacer = JournaledPacer(
             provider,
             (per_minute, ledger),
+            journal=journal,
             stop=stop,
             max_wait=_max_wait(budget.interval),
             on_wait=_on_wait(provider, metrics),
         )
-        client = CoinMarketCapClient(http, settings.cmc_api_key, pacer=pacer)
+        client = CoinMarketCapClient(
+            http,
+            settings.cmc_api_key,
+            pacer=pacer,
+            on_drop=metrics.dropped_asset,
+            on_null=metrics.nulled_value,
+        )
         if not budget.quotes_refresh:
             yield lambda: client.fetch_listings(settings.pricing_depth)
             return
         reader = RankedIdsReader(
-            settings.kafka_bootstrap_servers, topics.top, metrics, client_id=PRICING_COMPONENT
+            settings.kafka_bootstrap_servers,
+            topics.top,
+            metrics,
+            client_id=PRICING_COMPONENT,
+            client_options=kafka_client_options(settings),
         )
+        consumers.watch(reader.topic, lambda: reader.stuck_reason)
         async with reader:
             yield PricingSource(
                 client,
@@ -171,6 +209,8 @@ def pricing_job(settings: Settings) -> ProducerJob:
         schedule_fields=budget.log_fields(),
         credits_per_call=credits,
         open_fetch=open_fetch,
+        credit_journal=journal,
+        consumers=consumers,
     )
 
 
@@ -202,7 +242,9 @@ def ranking_job(settings: Settings) -> ProducerJob:
             max_wait=_max_wait(pace.interval),
             on_wait=_on_wait(provider, metrics),
         )
-        client = CryptoCompareClient(http, settings.cryptocompare_api_key, pacer=pacer)
+        client = CryptoCompareClient(
+            http, settings.cryptocompare_api_key, pacer=pacer, on_drop=metrics.dropped_asset
+        )
         yield lambda: client.fetch_ranking(settings.ranking_depth)
 
     limits = ", ".join(f"{w.limit}/{w.name}" for w in windows)
@@ -238,7 +280,8 @@ def run_ranking(settings: Settings) -> int:
 
 
 def _run(component: str, make_job: Callable[[Settings], ProducerJob], settings: Settings) -> int:
-    configure_logging(component, settings.log_level, settings.secrets)
+    configure_logging(component, settings.log_level, settings.secrets, settings.log_format)
+    configure_tracing(component)  # off unless OTEL_* asks for it (topcoins.tracing)
     try:
         job = make_job(settings)
     except BudgetError as exc:
@@ -280,12 +323,16 @@ async def _serve(
 ) -> int:
     logger.info(f"starting {job.component}", extra={"settings": settings.public_dict()})
     logger.info(f"{job.component} {job.schedule}", extra={"schedule": dict(job.schedule_fields)})
-    if not job.api_key:
+    if not job.api_key and job.base_url in _PROVIDER_URLS:
         logger.warning(f"{job.key_env} is empty: {job.provider} may refuse or throttle calls")
     try:
         prepared = await _unless_stopped(
-            _prepare_kafka(settings.kafka_bootstrap_servers, job.topics, broker_wait_seconds), stop
+            _prepare_kafka(settings, job.topics, broker_wait_seconds), stop
         )
+        idempotence = await use_idempotence(settings) if prepared else False
+    except KafkaAccessError as exc:
+        logger.error(f"{job.component} cannot start: {exc}")
+        return EXIT_AUTH_ERROR
     except (TimeoutError, KafkaError, OSError, TopicMismatchError) as exc:
         logger.error(f"{job.component} cannot start: {exc}")
         return EXIT_STARTUP_FAILURE
@@ -297,7 +344,12 @@ async def _serve(
     metrics.poll_interval(job.interval)
     for call, credits in job.credits_per_call.items():
         metrics.credits_per_call(call, credits)
-    publisher = SnapshotPublisher(settings.kafka_bootstrap_servers, job.component)
+    publisher = SnapshotPublisher(
+        settings.kafka_bootstrap_servers,
+        job.component,
+        enable_idempotence=idempotence,
+        client_options=kafka_client_options(settings),
+    )
     key = job.provider.encode()
     poller: Poller | None = None
 
@@ -319,8 +371,17 @@ async def _serve(
         secrets=settings.secrets,
     )
     try:
+        if job.credit_journal is not None:
+            job.credit_journal.reporter = status
+            await job.credit_journal.recover()
         async with (
-            OpsServer("0.0.0.0", job.ops_port, is_ready, registry),
+            OpsServer(
+                settings.ops_host,
+                job.ops_port,
+                is_ready,
+                registry,
+                details=job.consumers.readyz_fields,
+            ),
             publisher,
             httpx.AsyncClient(base_url=job.base_url, timeout=settings.http_timeout_seconds) as http,
             job.open_fetch(http, stop, metrics) as fetch,
@@ -347,9 +408,13 @@ async def _serve(
     return EXIT_OK
 
 
-async def _prepare_kafka(servers: str, topics: tuple[TopicSpec, ...], wait_seconds: float) -> None:
-    await wait_for_broker(servers, timeout=wait_seconds)
-    await ensure_topics(servers, topics)
+async def _prepare_kafka(
+    settings: Settings, topics: tuple[TopicSpec, ...], wait_seconds: float
+) -> None:
+    options = kafka_client_options(settings)
+    servers = settings.kafka_bootstrap_servers
+    await wait_for_broker(servers, timeout=wait_seconds, options=options)
+    await ensure_topics(servers, topics, options=options)
 
 
 async def _unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> bool:

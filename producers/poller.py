@@ -24,6 +24,7 @@ from topcoins.producers.ratelimit import WaitInterrupted
 from topcoins.producers.retry import RetryPolicy, Sleep, interruptible_sleep, with_retries
 from topcoins.producers.status import StatusReporter
 from topcoins.schemas.records import PriceSnapshot
+from topcoins.tracing import start_span
 
 __all__ = ["Poller", "snapshot_items"]
 
@@ -92,7 +93,13 @@ class Poller:
         logger.info("poller stopped", extra={"provider": self.provider})
 
     async def poll_once(self) -> bool:
-        """One fetch-and-publish, then the status report; True when a snapshot was published."""
+        """One fetch-and-publish, then the status report; True when a snapshot was published.
+
+        Traced as one ``poll`` span: the HTTP calls and the publish are its children."""
+        with start_span("poll", attributes={"topcoins.provider": self.provider}):
+            return await self._poll_once()
+
+    async def _poll_once(self) -> bool:
         attempted_at = datetime.fromtimestamp(self._wall_clock(), UTC)
         started = self._clock()
         try:

@@ -9,7 +9,7 @@ what reaches the broker stays well under Kafka's default ``max.message.bytes`` (
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import avro.errors
@@ -17,8 +17,10 @@ from aiokafka import AIOKafkaProducer
 
 from topcoins.lifecycle import AsyncLifecycle
 from topcoins.producers.errors import BadResponseError
+from topcoins.producers.metrics import timed_stage
 from topcoins.schemas.codec import encode
 from topcoins.schemas.records import PriceSnapshot, ProducerStatus, RankingSnapshot
+from topcoins.tracing import inject_headers, start_span
 
 __all__ = ["HEADER_NAMES", "MAX_REQUEST_SIZE", "Snapshot", "SnapshotPublisher", "headers_for"]
 
@@ -50,8 +52,10 @@ class SnapshotPublisher(AsyncLifecycle):
 
     Durable: ``acks="all"``. The idempotent producer is off by default because Tansu
     (our development broker, memory storage) fails ``InitProducerId``; Apache Kafka
-    supports it (``enable_idempotence=True``). Without it a retried send may write a
-    snapshot twice; both copies carry the same ``snapshot_id``. ``stop()`` flushes and is
+    supports it (``enable_idempotence=True``, chosen by ``KAFKA_IDEMPOTENCE``, see
+    ``topcoins.kafka_access.use_idempotence``). Without it a retried send may write a
+    snapshot twice; both copies carry the same ``snapshot_id``. ``client_options`` are the
+    security options (``kafka_client_options``). ``stop()`` flushes and is
     safe to call twice; a stopped publisher cannot be started again.
     """
 
@@ -66,9 +70,11 @@ class SnapshotPublisher(AsyncLifecycle):
         max_request_size: int = MAX_REQUEST_SIZE,
         request_timeout_ms: int = 30000,
         producer_factory: Callable[..., AIOKafkaProducer] = AIOKafkaProducer,
+        client_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.component = component
         self._config: dict[str, Any] = {
+            **(client_options or {}),
             "bootstrap_servers": bootstrap_servers,
             "client_id": component,
             "acks": "all",
@@ -116,23 +122,28 @@ class SnapshotPublisher(AsyncLifecycle):
         """
         if self._producer is None:
             raise RuntimeError(f"SnapshotPublisher is {self._state.value}; call start() first")
+        provider = key.decode(errors="replace")
         try:
-            value = encode(record)
+            with timed_stage(provider, "encode"):
+                value = encode(record)
         except (avro.errors.AvroException, ValueError, TypeError) as exc:
             raise BadResponseError(
                 f"{type(record).__name__} {record.snapshot_id} does not fit its Avro schema: "
                 f"{str(exc)[:200]}",
-                provider=key.decode(errors="replace"),
+                provider=provider,
             ) from exc
         # The message timestamp is the fetch time, so "as of" lookups (offsets_for_times)
         # find the snapshot that was current at a given moment.
-        await self._producer.send_and_wait(
-            topic,
-            value=value,
-            key=key,
-            headers=headers_for(self.component, record),
-            timestamp_ms=int(record.fetched_at.timestamp() * 1000),
-        )
+        # The publish span's trace context travels in the headers (``traceparent``), so
+        # the worker's join links to it.
+        with timed_stage(provider, "publish"), start_span(f"publish {topic}", kind="producer"):
+            await self._producer.send_and_wait(
+                topic,
+                value=value,
+                key=key,
+                headers=inject_headers(headers_for(self.component, record)),
+                timestamp_ms=int(record.fetched_at.timestamp() * 1000),
+            )
         return len(value)
 
     async def publish_status(self, topic: str, key: bytes, status: ProducerStatus) -> int:

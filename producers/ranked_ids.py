@@ -3,7 +3,9 @@
 The stream worker writes each generation of the top list as ``TopCoin`` rows (key =
 CryptoCompare symbol, tombstone when an asset leaves) closed by a ``TopListMeta`` (key
 ``_meta``). ``RankedIds`` folds those messages into the ``cmc_id`` of every matched row
-of the latest closed generation, in rank order; ``RankedIdsReader`` keeps one up to date
+of the latest closed generation, in rank order (a meta listing a row of another
+generation, ``schemas/generation.py``, is refused and the previous ids stay);
+``RankedIdsReader`` keeps one up to date
 in the background with a plain consumer (no group, from the beginning of the compacted
 topic). The pricing producer refreshes the quotes of exactly these ids.
 """
@@ -21,10 +23,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from topcoins.lifecycle import AsyncLifecycle
 from topcoins.producers.metrics import ProducerMetrics
 from topcoins.schemas.codec import DecodeError, decode_as
+from topcoins.schemas.generation import GenerationId, foreign_rows, generation_of
 from topcoins.schemas.records import TopCoin, TopListMeta
 from topcoins.schemas.topics import META_KEY, TopicSpec
+from topcoins.stuck import ProgressWatch
 
-__all__ = ["RankedIds", "RankedIdsReader"]
+__all__ = ["MixedGeneration", "RankedIds", "RankedIdsReader"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,14 +37,22 @@ _RETRY_FIRST_S = 0.5
 _RETRY_MAX_S = 30.0
 
 
+class MixedGeneration(ValueError):
+    """A meta that lists a row of another generation (snapshot pair); not applied."""
+
+
 class RankedIds:
     """The CoinMarketCap ids of the latest closed generation of the top list (pure).
 
-    ``apply`` raises ``DecodeError`` for a message it cannot use; the state is unchanged.
+    ``apply`` raises (``DecodeError`` or whatever the codec raises, e.g. for a timestamp
+    out of datetime's range; ``MixedGeneration`` for a meta that lists a row of another
+    generation) for a message it cannot use; the ids are then unchanged. A listed symbol
+    without a row is left out of the ids.
     """
 
     def __init__(self) -> None:
-        self._rows: dict[str, int | None] = {}
+        # symbol -> (cmc_id, the row's generation)
+        self._rows: dict[str, tuple[int | None, GenerationId]] = {}
         self.ids: tuple[int, ...] | None = None
         self.generation: str | None = None  # the ranking snapshot id of that generation
 
@@ -56,14 +68,23 @@ class RankedIds:
             if value is None:
                 raise DecodeError("a tombstone for the generation marker")
             meta = decode_as(TopListMeta, value)
-            ranked = (self._rows.get(symbol) for symbol in meta.symbols)
+            listed = {s: self._rows[s] for s in meta.symbols if s in self._rows}
+            foreign = foreign_rows(meta, {s: generation for s, (_, generation) in listed.items()})
+            if foreign:
+                raise MixedGeneration(
+                    f"generation {generation_of(meta)}: the rows of {len(foreign)} of its "
+                    f"{len(meta.symbols)} symbols belong to another generation "
+                    f"({', '.join(foreign[:10])}); keeping the last ids"
+                )
+            ranked = (cmc_id for cmc_id, _ in listed.values())
             self.ids = tuple(dict.fromkeys(cmc_id for cmc_id in ranked if cmc_id is not None))
             self.generation = meta.ranking_snapshot_id
             return True
         if value is None:
             self._rows.pop(name, None)
         else:
-            self._rows[name] = decode_as(TopCoin, value).cmc_id
+            row = decode_as(TopCoin, value)
+            self._rows[name] = (row.cmc_id, generation_of(row))
         return False
 
 
@@ -88,7 +109,9 @@ class RankedIdsReader(AsyncLifecycle):
     a generation was read) and reconnects with backoff. It never creates the topic: a
     consumer that assigns a missing one could let the broker auto-create it with the
     wrong settings. A message it cannot use is logged with topic, partition and offset,
-    counted (``skipped_messages``) and skipped.
+    counted (``skipped_messages``) and skipped. ``stuck_reason`` (``topcoins.stuck``) says
+    when it keeps failing or stops advancing while messages wait; the producer's
+    ``/readyz`` names it and ``topcoins_producer_consumer_stuck{topic}`` is 1 meanwhile.
     """
 
     def __init__(
@@ -101,8 +124,10 @@ class RankedIdsReader(AsyncLifecycle):
         consumer_factory: Callable[[], Any] | None = None,
         retry_first_s: float = _RETRY_FIRST_S,
         retry_max_s: float = _RETRY_MAX_S,
+        client_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.topic = topic.name
+        self._client_options = dict(client_options or {})
         self._partitions = [TopicPartition(topic.name, p) for p in range(topic.partitions)]
         self._servers = bootstrap_servers
         self._client_id = client_id
@@ -114,6 +139,12 @@ class RankedIdsReader(AsyncLifecycle):
         self._next_offsets: dict[TopicPartition, int] = {}
         self._task: asyncio.Task[None] | None = None
         self._state = _State.NEW
+        self.progress = ProgressWatch()
+
+    @property
+    def stuck_reason(self) -> str | None:
+        """Why the reader counts as stuck (``topcoins.stuck``), or None while it is healthy."""
+        return self.progress.reason
 
     def ids(self) -> tuple[int, ...] | None:
         """The ids of the latest generation read, in rank order; None before the first."""
@@ -126,6 +157,7 @@ class RankedIdsReader(AsyncLifecycle):
         if self._state is _State.STARTED:
             return
         self._state = _State.STARTED
+        self._metrics.watch_stuck(self.topic, lambda: self.stuck_reason)
         self._task = asyncio.create_task(self._read_forever(), name=f"ranked-ids:{self.topic}")
 
     async def stop(self) -> None:
@@ -143,7 +175,7 @@ class RankedIdsReader(AsyncLifecycle):
                 self._next_offsets[tp] = message.offset + 1
                 try:
                     closed = self._ids.apply(message.key, message.value)
-                except DecodeError as exc:
+                except Exception as exc:  # whatever the message provokes: skip it, go on
                     self._metrics.skipped()
                     logger.warning(
                         "skipped a top-topic message",
@@ -151,7 +183,7 @@ class RankedIdsReader(AsyncLifecycle):
                             "topic": message.topic,
                             "partition": message.partition,
                             "offset": message.offset,
-                            "error": str(exc),
+                            "error": repr(exc),
                         },
                     )
                     continue
@@ -163,6 +195,7 @@ class RankedIdsReader(AsyncLifecycle):
 
     def _new_consumer(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
+            **self._client_options,
             bootstrap_servers=self._servers,
             group_id=None,
             enable_auto_commit=False,
@@ -182,9 +215,12 @@ class RankedIdsReader(AsyncLifecycle):
                     delay = self._retry_first_s
                     while True:
                         self.apply_batches(await consumer.getmany(timeout_ms=_POLL_TIMEOUT_MS))
+                        self.progress.succeeded()
+                        self._report_lag(consumer)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self.progress.failed(repr(exc))
                 logger.warning(
                     "cannot read the top topic; the quotes refresh keeps the last ids read",
                     extra={"topic": self.topic, "error": repr(exc), "retry_in_s": delay},
@@ -193,6 +229,20 @@ class RankedIdsReader(AsyncLifecycle):
                 await _stop_quietly(consumer)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._retry_max_s)
+
+    def _report_lag(self, consumer: Any) -> None:
+        """Expose the lag and note whether the reader advances while messages wait."""
+        positions = {tp.partition: self._next_offsets.get(tp, 0) for tp in self._partitions}
+        highwaters = {tp.partition: consumer.highwater(tp) for tp in self._partitions}
+        waiting = any(
+            highwater is not None and positions[partition] < highwater
+            for partition, highwater in highwaters.items()
+        )
+        self.progress.observe(positions, waiting=waiting)
+        if any(highwater is None for highwater in highwaters.values()):
+            return  # no fetch answer yet for some partition
+        lag = sum(max(0, hw - positions[p]) for p, hw in highwaters.items() if hw is not None)
+        self._metrics.consumer_lag("ranked_ids", lag)
 
     async def _seek(self, consumer: Any) -> None:
         fresh = [tp for tp in self._partitions if tp not in self._next_offsets]

@@ -12,10 +12,11 @@ import dataclasses
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from topcoins.producers.metrics import ProducerMetrics
 from topcoins.producers.publisher import Snapshot
+from topcoins.redaction import redact
 from topcoins.schemas.records import ProducerStatus, utc_millis
 
 __all__ = ["MAX_ERROR_CHARS", "StatusReporter", "one_line"]
@@ -28,10 +29,9 @@ SendStatus = Callable[[ProducerStatus], Awaitable[object]]
 
 
 def one_line(text: str, secrets: Iterable[str] = (), limit: int = MAX_ERROR_CHARS) -> str:
-    """``text`` on one line, at most ``limit`` characters, every secret replaced by ``***``."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
+    """``text`` on one line, at most ``limit`` characters, every secret replaced by ``***``
+    (in every form ``topcoins.redaction`` knows)."""
+    text = redact(text, secrets)
     text = re.sub(r"\s+", " ", text).strip()
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -87,6 +87,14 @@ class StatusReporter:
             consecutive_failures=status.consecutive_failures + 1,
         )
         return await self._publish(status)
+
+    async def credits_charged(self, paid_until: datetime, now: datetime) -> ProducerStatus:
+        """Record the credit ledger's state (before a CoinMarketCap call) and send the
+        status; before the first poll, the status says an attempt started ``now``."""
+        status = self._status if self._status is not None else self._next(now)
+        # Rounded up to the next millisecond: a restored ledger is never behind this one.
+        paid = utc_millis(paid_until + timedelta(microseconds=999))
+        return await self._publish(dataclasses.replace(status, credits_paid_until=paid))
 
     def _next(self, attempted_at: datetime) -> ProducerStatus:
         previous = self._status

@@ -4,6 +4,10 @@ Wire format (Avro specification, "Single object encoding"): the two marker bytes
 ``C3 01``, the 8-byte little-endian CRC-64-AVRO fingerprint of the writer schema's
 Parsing Canonical Form, then the Avro binary body. A consumer needs nothing but the
 ``.avsc`` files in this folder to decode a message.
+
+Bodies are written and read with fastavro (compiled); the avro package parses the
+``.avsc`` files for the fingerprints and the compatibility check. The bytes are the same
+as the avro package writes (``tests/schemas/test_codec_identity.py``).
 """
 
 from __future__ import annotations
@@ -13,14 +17,16 @@ import io
 import json
 import types
 import typing
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
+from operator import attrgetter
 from typing import Any, TypeVar, Union, get_args, get_origin
 
-import avro.errors
-import avro.io
 import avro.schema
+import fastavro
+import fastavro.schema
 
 from topcoins.schemas.records import (
     PriceSnapshot,
@@ -33,6 +39,7 @@ from topcoins.schemas.records import (
 __all__ = [
     "MAGIC",
     "DecodeError",
+    "EncodeError",
     "Record",
     "decode",
     "decode_as",
@@ -55,9 +62,17 @@ SCHEMA_FILES: dict[type, str] = {
     ProducerStatus: "producer_status.avsc",
 }
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+_Convert = Callable[[Any], Any]
+
 
 class DecodeError(ValueError):
     """Bytes that are not a valid single-object-encoded topcoins record."""
+
+
+class EncodeError(ValueError):
+    """A record that does not fit its Avro schema (nothing is encoded)."""
 
 
 @cache
@@ -72,20 +87,44 @@ def fingerprint_of(schema: avro.schema.Schema) -> bytes:
     return bytes(schema.fingerprint("CRC-64-AVRO"))
 
 
-@dataclasses.dataclass(frozen=True)
-class _Binding:
-    record_type: type
-    schema: avro.schema.Schema
-    header: bytes
-    writer: avro.io.DatumWriter
-    reader: avro.io.DatumReader
-
-
 def published_schemas() -> list[tuple[str, avro.schema.Schema]]:
     """Every schema version ever published (``published/<name>.v<N>.avsc``), oldest first."""
     folder = resources.files("topcoins.schemas").joinpath("published")
     names = sorted(entry.name for entry in folder.iterdir() if entry.name.endswith(".avsc"))
     return [(name, load_schema(f"published/{name}")) for name in names]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Binding:
+    record_type: type
+    header: bytes
+    schema: dict[str, Any]  # the current schema, parsed by fastavro
+    writer_schema: dict[str, Any]  # the schema the fingerprint names
+    to_avro: _Convert
+    from_avro: _Convert
+
+    def read(self, data: bytes) -> Any:
+        buffer = io.BytesIO(data)
+        buffer.seek(10)
+        reader_schema = None if self.writer_schema is self.schema else self.schema
+        datum = fastavro.schemaless_reader(buffer, self.writer_schema, reader_schema)
+        if buffer.tell() != len(data):
+            raise DecodeError(f"{len(data) - buffer.tell()} bytes after the record")
+        return datum
+
+
+def _parse(schema: avro.schema.Schema) -> dict[str, Any]:
+    return fastavro.parse_schema(schema.to_json())
+
+
+def _specification_fingerprint(parsed: dict[str, Any]) -> bytes:
+    """The fingerprint as the specification (and Java, fastavro) compute it.
+
+    The avro package keeps ``{"type":"long"}`` for a logical ``long`` in the canonical
+    form, so its fingerprint, the one we write, differs for schemas with timestamps.
+    """
+    canonical = fastavro.schema.to_parsing_canonical_form(parsed)
+    return bytes.fromhex(fastavro.schema.fingerprint(canonical, "CRC-64-AVRO"))
 
 
 @cache
@@ -95,46 +134,71 @@ def _bindings() -> tuple[dict[type, _Binding], dict[bytes, _Binding]]:
     by_fullname: dict[str, _Binding] = {}
     for record_type, filename in SCHEMA_FILES.items():
         schema = load_schema(filename)
-        header = MAGIC + fingerprint_of(schema)
+        parsed = _parse(schema)
         binding = _Binding(
-            record_type, schema, header, avro.io.DatumWriter(schema), avro.io.DatumReader(schema)
+            record_type,
+            MAGIC + fingerprint_of(schema),
+            parsed,
+            parsed,
+            _encoder(record_type),
+            _decoder(record_type),
         )
         by_type[record_type] = binding
-        by_fingerprint[header[2:]] = binding
+        by_fingerprint[binding.header[2:]] = binding
         by_fullname[schema.fullname] = binding
-    # Messages written with an older published version are resolved to the current schema.
-    for _, writer_schema in published_schemas():
-        current = by_fullname.get(writer_schema.fullname)
-        fingerprint = fingerprint_of(writer_schema)
+    # Messages written with another published version are resolved to the current schema.
+    for _, writer in published_schemas():
+        current = by_fullname.get(writer.fullname)
+        fingerprint = fingerprint_of(writer)
         if current is None or fingerprint in by_fingerprint:
             continue
-        by_fingerprint[fingerprint] = dataclasses.replace(
-            current, reader=avro.io.DatumReader(writer_schema, current.schema)
-        )
+        by_fingerprint[fingerprint] = dataclasses.replace(current, writer_schema=_parse(writer))
+    # Writers that follow the specification to the letter name the same schemas too.
+    for binding in list(by_fingerprint.values()):
+        by_fingerprint.setdefault(_specification_fingerprint(binding.writer_schema), binding)
     return by_type, by_fingerprint
 
 
 def encode(record: Record) -> bytes:
-    """Encode a record as Avro single-object bytes."""
-    binding = _bindings()[0][type(record)]
-    buffer = io.BytesIO()
-    buffer.write(binding.header)
-    binding.writer.write(_to_avro(record), avro.io.BinaryEncoder(buffer))
+    """Encode a record as Avro single-object bytes; ``EncodeError`` if it does not fit."""
+    binding = _bindings()[0].get(type(record))
+    if binding is None:
+        raise TypeError(f"not a topcoins record: {type(record).__name__}")
+    try:
+        datum = binding.to_avro(record)
+        buffer = io.BytesIO()
+        buffer.write(binding.header)
+        fastavro.schemaless_writer(
+            buffer, binding.schema, datum, strict=True, disable_tuple_notation=True
+        )
+    except EncodeError:
+        raise
+    except (ValueError, TypeError, OverflowError, AttributeError, KeyError) as exc:
+        raise EncodeError(f"cannot encode {type(record).__name__}: {exc}") from exc
     return buffer.getvalue()
 
 
 def decode(data: bytes | None) -> Record:
-    """Decode single-object bytes into the record type named by their fingerprint."""
+    """Decode single-object bytes into the record type named by their fingerprint.
+
+    Anything that is not such a record, whatever is wrong with it, raises ``DecodeError``.
+    """
     if not data or len(data) < 10 or data[:2] != MAGIC:
         raise DecodeError("not Avro single-object encoded (missing C3 01 marker)")
     binding = _bindings()[1].get(bytes(data[2:10]))
     if binding is None:
         raise DecodeError(f"unknown schema fingerprint {bytes(data[2:10]).hex()}")
     try:
-        datum = binding.reader.read(avro.io.BinaryDecoder(io.BytesIO(data[10:])))
-        return _from_avro(binding.record_type, datum)
-    except (avro.errors.AvroException, EOFError, UnicodeDecodeError, TypeError, ValueError) as exc:
+        return binding.from_avro(binding.read(data))
+    except DecodeError as exc:
         raise DecodeError(f"cannot decode {binding.record_type.__name__}: {exc}") from exc
+    # Untrusted bytes: whatever fastavro or a record constructor raises on them (EOFError,
+    # OverflowError for a timestamp past year 9999, IndexError for a bad union branch, ...)
+    # means the same thing to a caller.
+    except Exception as exc:
+        raise DecodeError(
+            f"cannot decode {binding.record_type.__name__}: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def decode_as(record_type: type[R], data: bytes | None) -> R:
@@ -145,16 +209,9 @@ def decode_as(record_type: type[R], data: bytes | None) -> R:
     return record
 
 
-def _to_avro(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _to_avro(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: topcoins timestamps must be UTC-aware")
-        return value  # the avro library encodes aware datetimes as timestamp-millis
-    if isinstance(value, tuple | list):
-        return [_to_avro(item) for item in value]
-    return value
+def _to_avro(record: Any) -> Any:
+    """The datum fastavro writes for ``record`` (timestamps as epoch milliseconds)."""
+    return _encoder(type(record))(record)
 
 
 @cache
@@ -162,26 +219,122 @@ def _hints(record_type: type) -> dict[str, Any]:
     return typing.get_type_hints(record_type)
 
 
-def _from_avro(annotation: Any, value: Any) -> Any:
-    if value is None:
-        return None
-    origin = get_origin(annotation)
-    if origin in (Union, types.UnionType):
+def _optional_inner(annotation: Any) -> Any | None:
+    if get_origin(annotation) in (Union, types.UnionType):
         inner = [arg for arg in get_args(annotation) if arg is not type(None)]
-        return _from_avro(inner[0], value)
-    if origin is tuple:
-        item_type = get_args(annotation)[0]
-        return tuple(_from_avro(item_type, item) for item in value)
-    if dataclasses.is_dataclass(annotation):
-        hints = _hints(annotation)
-        return annotation(**{name: _from_avro(hints[name], value[name]) for name in hints})
-    if annotation is datetime:
-        if isinstance(value, datetime):
-            return value.astimezone(UTC)
-        return datetime.fromtimestamp(value / 1000, UTC)
-    if annotation is float and isinstance(value, int):
-        return float(value)
+        if len(inner) != 1:
+            raise TypeError(f"unsupported record field type {annotation!r}")
+        return inner[0]
+    return None
+
+
+def _to_millis(moment: datetime) -> int:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise EncodeError(f"naive datetime {moment!r}: topcoins timestamps must be UTC-aware")
+    return (moment - _EPOCH) // _MILLISECOND  # floor, as the avro package does
+
+
+@cache
+def _encoder(annotation: Any) -> _Convert:
+    """A function from a value of ``annotation`` to its Avro datum (compiled once per type)."""
+    convert = _field_encoder(annotation)
+    return convert if convert is not None else _identity
+
+
+def _identity(value: Any) -> Any:
     return value
+
+
+def _field_encoder(annotation: Any) -> _Convert | None:
+    """None when the value is its own datum (the common case, kept free of calls)."""
+    if (inner := _optional_inner(annotation)) is not None:
+        item = _field_encoder(inner)
+        return None if item is None else lambda value: None if value is None else item(value)
+    if get_origin(annotation) is tuple:
+        item = _field_encoder(get_args(annotation)[0])
+        return list if item is None else lambda value: [item(v) for v in value]
+    if annotation is datetime:
+        return _to_millis
+    if dataclasses.is_dataclass(annotation):
+        return _record_encoder(annotation)
+    return None
+
+
+def _record_encoder(record_type: type) -> _Convert:
+    hints = _hints(record_type)
+    names = [field.name for field in dataclasses.fields(record_type)]
+    plain = [name for name in names if _field_encoder(hints[name]) is None]
+    converted = [(name, _field_encoder(hints[name])) for name in names if name not in plain]
+    get_plain = attrgetter(*plain) if len(plain) > 1 else None
+    # fastavro writes 2.5 into a long as 2 and "1.5" into a double as 1.5 (its validator
+    # would refuse them, but costs more than the write): numbers are checked here.
+    numbers = [(name, allowed) for name in plain if (allowed := _numeric(hints[name]))]
+
+    def to_avro(record: Any) -> dict[str, Any]:
+        if get_plain is not None:
+            datum = dict(zip(plain, get_plain(record), strict=True))
+        else:
+            datum = {name: getattr(record, name) for name in plain}
+        for name, allowed in numbers:
+            if not isinstance(datum[name], allowed):
+                raise EncodeError(f"{record_type.__name__}.{name} is {datum[name]!r}: not a number")
+        for name, convert in converted:
+            datum[name] = convert(getattr(record, name))
+        return datum
+
+    return to_avro
+
+
+def _numeric(annotation: Any) -> tuple[type, ...] | None:
+    """The Python types an ``int`` or ``float`` field accepts (None: not a number field)."""
+    inner = _optional_inner(annotation)
+    allowed = {int: (int,), float: (int, float)}.get(inner if inner is not None else annotation)
+    if allowed is None:
+        return None
+    return (*allowed, type(None)) if inner is not None else allowed
+
+
+@cache
+def _decoder(annotation: Any) -> _Convert:
+    """A function from an Avro datum to a value of ``annotation`` (compiled once per type)."""
+    convert = _field_decoder(annotation)
+    return convert if convert is not None else _identity
+
+
+def _field_decoder(annotation: Any) -> _Convert | None:
+    if (inner := _optional_inner(annotation)) is not None:
+        item = _field_decoder(inner)
+        return None if item is None else lambda value: None if value is None else item(value)
+    if get_origin(annotation) is tuple:
+        item = _field_decoder(get_args(annotation)[0])
+        return tuple if item is None else lambda value: tuple(map(item, value))
+    if annotation is datetime:
+        return _from_timestamp
+    if annotation is float:
+        return float  # an Avro long promoted to double by schema resolution
+    if dataclasses.is_dataclass(annotation):
+        return _record_decoder(annotation)
+    return None
+
+
+def _from_timestamp(value: Any) -> datetime:
+    if not isinstance(value, datetime):  # a long without the logical type
+        return _EPOCH + value * _MILLISECOND
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
+
+
+def _record_decoder(record_type: type) -> _Convert:
+    hints = _hints(record_type)
+    fields = [
+        (field.name, _field_decoder(hints[field.name])) for field in dataclasses.fields(record_type)
+    ]
+
+    def from_avro(datum: dict[str, Any]) -> Any:
+        return record_type(
+            *[datum[name] if convert is None else convert(datum[name]) for name, convert in fields]
+        )
+
+    return from_avro
 
 
 def schema_json(record_type: type) -> dict[str, Any]:

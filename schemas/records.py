@@ -32,6 +32,8 @@ class PriceQuote:
     price_usd: float | None
     volume_24h_usd: float | None
     last_updated: datetime | None
+    market_cap_usd: float | None = None  # quote.USD.market_cap (v2)
+    percent_change_24h: float | None = None  # quote.USD.percent_change_24h (v2)
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,8 @@ class TopCoin:
     price_fetched_at: datetime | None
     ranking_snapshot_id: str
     pricing_snapshot_id: str | None
+    market_cap_usd: float | None = None  # from the matched PriceQuote (v2)
+    percent_change_24h: float | None = None  # from the matched PriceQuote (v2)
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,7 @@ class ProducerStatus:
     last_error_kind: str | None
     last_error_at: datetime | None
     consecutive_failures: int
+    credits_paid_until: datetime | None = None  # the pricing producer's credit ledger (v2)
 
 
 def utc_millis(moment: datetime) -> datetime:

@@ -32,11 +32,15 @@ class TopicSpec:
     retention_ms: int | None
     doc: str
     replication_factor: int = 1
+    min_insync_replicas: int = 1
 
     @property
     def config(self) -> dict[str, str]:
         """Topic-level configuration used when the topic is created."""
-        config = {"cleanup.policy": self.cleanup_policy}
+        config = {
+            "cleanup.policy": self.cleanup_policy,
+            "min.insync.replicas": str(self.min_insync_replicas),
+        }
         if self.retention_ms is not None:
             config["retention.ms"] = str(self.retention_ms)
         return config
@@ -53,7 +57,11 @@ class Topics:
 
     @classmethod
     def for_prefix(
-        cls, prefix: str, raw_retention_ms: int = SEVEN_DAYS_MS, replication_factor: int = 1
+        cls,
+        prefix: str,
+        raw_retention_ms: int = SEVEN_DAYS_MS,
+        replication_factor: int = 1,
+        min_insync_replicas: int = 1,
     ) -> Topics:
         """Build the topic specs; tests pass a unique prefix to get fresh topics."""
         return cls(
@@ -66,6 +74,7 @@ class Topics:
                 retention_ms=raw_retention_ms,
                 doc="Every CoinMarketCap price snapshot, as fetched (event log).",
                 replication_factor=replication_factor,
+                min_insync_replicas=min_insync_replicas,
             ),
             ranks=TopicSpec(
                 name=f"{prefix}.ranks.v1",
@@ -76,6 +85,7 @@ class Topics:
                 retention_ms=raw_retention_ms,
                 doc="Every CryptoCompare ranking snapshot, as fetched (event log).",
                 replication_factor=replication_factor,
+                min_insync_replicas=min_insync_replicas,
             ),
             top=TopicSpec(
                 name=f"{prefix}.top.v1",
@@ -87,6 +97,7 @@ class Topics:
                 doc="The joined top list: one TopCoin per ranked asset (tombstone when it "
                 "leaves the ranking), then a TopListMeta that closes the generation.",
                 replication_factor=replication_factor,
+                min_insync_replicas=min_insync_replicas,
             ),
             status=TopicSpec(
                 name=f"{prefix}.status.v1",
@@ -97,6 +108,7 @@ class Topics:
                 retention_ms=None,
                 doc="Each producer's health after its latest poll: last success, last error.",
                 replication_factor=replication_factor,
+                min_insync_replicas=min_insync_replicas,
             ),
         )
 

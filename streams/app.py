@@ -1,7 +1,7 @@
 """Builds the stream worker's Faust app from settings: topics, tables, agents, metrics.
 
 ``create_app(settings)`` returns the ``faust.App``; ``build_worker`` returns it together
-with its parts (topics, tables, agents, updater, metrics, readiness) for tests and
+with its parts (topics, tables, agents, updater, metrics, readiness, progress) for tests and
 ``run_worker``. Building registers the worker's Prometheus metrics on ``registry``
 (the process-wide default unless given), so build one worker per registry.
 """
@@ -13,10 +13,12 @@ from dataclasses import dataclass
 import faust
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from topcoins.kafka_security import faust_credentials
 from topcoins.settings import Settings
 from topcoins.streams.agents import TopListUpdater, WorkerAgents, register_agents
 from topcoins.streams.aliases import AliasTable
 from topcoins.streams.metrics import WorkerMetrics
+from topcoins.streams.progress import AgentProgress
 from topcoins.streams.readiness import WorkerReadiness
 from topcoins.streams.tables import WorkerTables, declare_tables
 from topcoins.streams.topics import WorkerTopics, declare_topics
@@ -24,10 +26,8 @@ from topcoins.streams.transport import FetchWaitTransport
 
 __all__ = ["StreamWorker", "build_worker", "create_app"]
 
-# Tansu (the dev broker) lets a consumer join its group in ~3 s only with a short session
-# timeout; Faust's defaults make the first join take ~30 s.
-SESSION_TIMEOUT_SECONDS = 6.0
-HEARTBEAT_INTERVAL_SECONDS = 1.0
+# The worker's producer batch size: Faust's largest request (``producer_max_request_size``).
+PRODUCER_BATCH_BYTES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class StreamWorker:
     updater: TopListUpdater
     metrics: WorkerMetrics
     readiness: WorkerReadiness
+    progress: AgentProgress
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -58,6 +59,7 @@ def build_worker(
     app = faust.App(
         f"{settings.topic_prefix}-worker",
         broker=[f"kafka://{server}" for server in settings.kafka_servers],
+        broker_credentials=faust_credentials(settings),
         # Tables live in memory and are rebuilt from their changelog topics on start
         # (python-rocksdict/rocksdb is not installed).
         store="memory://",
@@ -65,14 +67,21 @@ def build_worker(
         autodiscover=False,
         # Health and metrics come from our own OpsServer on WORKER_OPS_PORT.
         web_enabled=False,
-        broker_session_timeout=SESSION_TIMEOUT_SECONDS,
-        broker_heartbeat_interval=HEARTBEAT_INTERVAL_SECONDS,
+        # WORKER_SESSION_TIMEOUT_SECONDS / WORKER_HEARTBEAT_SECONDS: 45 s / 3 s (Kafka's
+        # client defaults) for real clusters. `topcoins dev` and the tests use 6 s / 1 s:
+        # Tansu lets a consumer join its group in ~3 s only with a short session timeout.
+        broker_session_timeout=settings.worker_session_timeout_seconds,
+        broker_heartbeat_interval=settings.worker_heartbeat_seconds,
         consumer_auto_offset_reset="earliest",
         topic_replication_factor=settings.topic_replication_factor,
         topic_partitions=1,
         topic_disable_leader=True,
         key_serializer="raw",
         value_serializer="raw",
+        # One generation (up to RANKING_DEPTH rows, ~250 B each) fits in one batch. With
+        # Faust's 16 KiB batches each full batch waited for the broker's ack of the one
+        # before, so writing 100 rows took 0.1-0.5 s (see benchmarks/freshness.py).
+        producer_max_batch_size=PRODUCER_BATCH_BYTES,
     )
     # Before any topic is declared (declaring one builds the transport): Faust's own
     # transport hard-codes a 1500 ms consumer fetch wait.
@@ -85,10 +94,10 @@ def build_worker(
     updater = TopListUpdater(
         tables, topics.top, aliases if aliases is not None else AliasTable.load(), metrics
     )
-    agents = register_agents(app, topics, updater)
-    readiness = WorkerReadiness(
-        app, {topics.ranks.get_topic_name(), topics.prices.get_topic_name()}
-    )
+    inputs = {topics.ranks.get_topic_name(), topics.prices.get_topic_name()}
+    progress = AgentProgress(app, inputs, metrics)
+    agents = register_agents(app, topics, updater, progress)
+    readiness = WorkerReadiness(app, inputs)
     return StreamWorker(
         app=app,
         topics=topics,
@@ -97,4 +106,5 @@ def build_worker(
         updater=updater,
         metrics=metrics,
         readiness=readiness,
+        progress=progress,
     )

@@ -33,6 +33,11 @@ than ``at`` or the fetch high watermark is reached. Both searches assume that a 
 topic's timestamps do not decrease with the offset (one producer per topic, publishing
 in fetch order); ``replay`` only relies on it to find the window's first and last offsets.
 
+**Snapshots from the future.** A snapshot whose ``fetched_at`` is more than 5 minutes
+ahead of the reader's clock is walked past like an unreadable message (logged with topic,
+partition and offset, counted as ``from_future`` in ``stats``): the worker skips it with
+the same rule (``schemas/stamps.py``), so no list it served was ever built from it.
+
 **How far back.** As far as the raw topics retain: ``retention.ms`` is 7 days, and Kafka
 deletes whole segments, so somewhat more may still be there. A moment before the oldest
 retained ranking (or before the oldest retained price snapshot, once retention has
@@ -44,7 +49,9 @@ to decode, the join ~7 ms). Joined lists are cached by (ranking id, pricing id),
 the ``snapshot_id`` message header, so another moment served by the same two snapshots
 costs only the offset lookups (a few broker round trips); a moment older than ``settle``
 (its answer can no longer change) is remembered, so asking about it again costs nothing.
-Decoded snapshots are cached by position.
+Decoded snapshots are cached by position. ``top_list_at`` decodes and joins through
+``offload`` (``decode_and_join``): inline by default; the web service passes a process
+pool, so that this CPU work never blocks its event loop.
 """
 
 from __future__ import annotations
@@ -53,19 +60,19 @@ import asyncio
 import enum
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError, UnsupportedVersionError
 
 from topcoins.lifecycle import AsyncLifecycle
 from topcoins.schemas import codec
-from topcoins.schemas.codec import DecodeError
 from topcoins.schemas.records import PriceSnapshot, RankingSnapshot
+from topcoins.schemas.stamps import FUTURE_TOLERANCE, from_future
 from topcoins.schemas.topics import Topics
 from topcoins.streams.aliases import AliasTable
 from topcoins.streams.errors import (
@@ -78,7 +85,9 @@ from topcoins.streams.join import JoinResult, join_top_list
 __all__ = [
     "HistoryReader",
     "HistoryStats",
+    "Offload",
     "ReplayResult",
+    "decode_and_join",
     "replay",
     "snapshots_at",
     "top_list_at",
@@ -88,6 +97,8 @@ logger = logging.getLogger(__name__)
 
 Snapshot = RankingSnapshot | PriceSnapshot
 SnapshotType = type[RankingSnapshot] | type[PriceSnapshot]
+# Runs ``decode_and_join`` with its arguments somewhere (inline, a process pool).
+Offload = Callable[..., Awaitable[Any]]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
@@ -96,6 +107,9 @@ _POLL_MS = 200
 _DECODED_CACHE_SIZE = 8
 _MOMENT_CACHE_SIZE = 1024
 _FETCH_BYTES = 16 * 1024
+# Why a raw message was walked past (``HistoryStats.skipped_by_reason``).
+UNDECODABLE = "undecodable"
+FROM_FUTURE = "from_future"
 
 
 @dataclass(frozen=True)
@@ -116,6 +130,14 @@ class HistoryStats:
     join_cache_hits: int = 0
     joins: int = 0
     timestamp_searches: int = 0  # binary searches, when offsets_for_times answered wrongly
+    skipped_messages: int = 0  # raw messages walked past, never served (all reasons)
+    # Per reason: ``undecodable`` (or of the wrong type), ``from_future``.
+    skipped_by_reason: dict[str, int] = field(default_factory=dict)
+
+    def skipped(self, reason: str) -> None:
+        """Count one raw message walked past, for ``reason``."""
+        self.skipped_messages += 1
+        self.skipped_by_reason[reason] = self.skipped_by_reason.get(reason, 0) + 1
 
 
 class _State(enum.Enum):
@@ -179,8 +201,11 @@ class HistoryReader(AsyncLifecycle):
         join_cache_size: int = 64,
         settle: timedelta = timedelta(minutes=5),
         client_id: str = "topcoins-history",
+        offload: Offload | None = None,
+        client_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.bootstrap_servers = bootstrap_servers
+        self._client_options = dict(client_options or {})  # security: kafka_client_options
         self.aliases = aliases if aliases is not None else AliasTable.load()
         self.settle = settle
         self.stats = HistoryStats()
@@ -191,6 +216,7 @@ class HistoryReader(AsyncLifecycle):
         self._timeout_s = timeout_s
         self._client_id = client_id
         self._join_cache_size = join_cache_size
+        self._offload: Offload = offload if offload is not None else _inline
         self._lock = asyncio.Lock()
         self._state = _State.UNOPENED
         self._consumer: AIOKafkaConsumer | None = None
@@ -250,14 +276,11 @@ class HistoryReader(AsyncLifecycle):
                 raise await self._unavailable(self._prices, at)
             result = self._join_by_headers(ranking_found, prices_found)
             if result is None:
-                ranking = await self._decoded_at(self._ranks, at_ms, ranking_found)
-                prices = await self._decoded_at(self._prices, at_ms, prices_found)
-                if not isinstance(ranking, RankingSnapshot):
-                    raise HistoryUnavailable(
-                        f"no readable ranking snapshot in {self._ranks.topic} at or before "
-                        f"{_iso(at)}"
-                    )
-                result = self._join(ranking, _as(PriceSnapshot, prices))
+                result = await self._decode_and_join(ranking_found, prices_found)
+            if result is None:
+                raise HistoryUnavailable(
+                    f"no readable ranking snapshot in {self._ranks.topic} at or before {_iso(at)}"
+                )
             if settled:
                 self._remember(at_ms, result)
         return result
@@ -298,8 +321,36 @@ class HistoryReader(AsyncLifecycle):
         cached = self._cached_join(key)
         if cached is not None:
             return cached
-        result = join_top_list(ranking, prices, self.aliases)
         self.stats.joins += 1
+        return self._store_join(join_top_list(ranking, prices, self.aliases))
+
+    async def _decode_and_join(self, ranking: _Found, prices: _Found) -> JoinResult | None:
+        """Decode and join the two candidates through ``offload``, walking back over a
+        record that does not decode; None when no ranking record decodes."""
+        ranking_record, prices_record = ranking.record, prices.record
+        while ranking_record is not None:
+            outcome = await self._offload(
+                decode_and_join,
+                ranking_record.value,
+                prices_record.value if prices_record is not None else None,
+                self.aliases,
+                self._clock(),
+            )
+            if isinstance(outcome, JoinResult):
+                self.stats.joins += 1
+                return self._store_join(outcome)
+            kind, error = outcome
+            bad = ranking_record if kind == "ranking" else prices_record
+            assert bad is not None
+            self._skip(bad, _skip_reason(error), error)
+            if kind == "ranking":
+                ranking_record = await self._previous(self._ranks, bad, ranking.begin)
+            else:
+                prices_record = await self._previous(self._prices, bad, prices.begin)
+        return None
+
+    def _store_join(self, result: JoinResult) -> JoinResult:
+        key = (result.meta.ranking_snapshot_id, result.meta.pricing_snapshot_id)
         self._joins[key] = result
         if len(self._joins) > self._join_cache_size:
             self._joins.popitem(last=False)
@@ -335,21 +386,30 @@ class HistoryReader(AsyncLifecycle):
         snapshot: Snapshot | None
         try:
             snapshot = codec.decode_as(source.record_type, record.value)
-        except DecodeError as exc:
-            logger.warning(
-                "skipped unreadable raw message",
-                extra={
-                    "topic": record.topic,
-                    "partition": record.partition,
-                    "offset": record.offset,
-                    "error": str(exc),
-                },
-            )
+        except Exception as exc:  # any codec failure, e.g. a timestamp out of datetime's range
+            self._skip(record, UNDECODABLE, repr(exc))
+            snapshot = None
+        if snapshot is not None and (future := _future_error(snapshot, self._clock())):
+            self._skip(record, FROM_FUTURE, future)
             snapshot = None
         self._decoded[key] = snapshot
         if len(self._decoded) > _DECODED_CACHE_SIZE:
             self._decoded.popitem(last=False)
         return snapshot
+
+    def _skip(self, record: ConsumerRecord[Any, Any], reason: str, error: str) -> None:
+        """Log and count a raw message walked past."""
+        self.stats.skipped(reason)
+        logger.warning(
+            "skipped unreadable raw message",
+            extra={
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "reason": reason,
+                "error": error,
+            },
+        )
 
     async def _decoded_at(
         self, source: _Source, at_ms: int, found: _Found | None = None
@@ -566,6 +626,7 @@ class HistoryReader(AsyncLifecycle):
         if self._consumer is not None:
             return self._consumer
         consumer = AIOKafkaConsumer(
+            **self._client_options,
             bootstrap_servers=self.bootstrap_servers,
             group_id=None,  # no group: the worker's offsets and assignment stay untouched
             enable_auto_commit=False,
@@ -734,6 +795,49 @@ def _iso(moment: datetime | None) -> str | None:
 
 def _as(record_type: Any, snapshot: Snapshot | None) -> Any:
     return snapshot if isinstance(snapshot, record_type) else None
+
+
+def decode_and_join(
+    ranking: bytes, prices: bytes | None, aliases: AliasTable, now: datetime | None = None
+) -> JoinResult | tuple[Literal["ranking", "price"], str]:
+    """Decode a raw ranking and price message and join them; or, when one does not
+    decode (or, given ``now``, is from the future: ``schemas/stamps.py``), which one
+    (``"ranking"`` or ``"price"``) and why. A pure function of its arguments, so it can
+    run in another process."""
+    try:
+        ranking_snapshot = codec.decode_as(RankingSnapshot, ranking)
+    except Exception as exc:  # any codec failure, e.g. a timestamp out of datetime's range
+        return "ranking", repr(exc)
+    if now is not None and (future := _future_error(ranking_snapshot, now)):
+        return "ranking", future
+    price_snapshot = None
+    if prices is not None:
+        try:
+            price_snapshot = codec.decode_as(PriceSnapshot, prices)
+        except Exception as exc:
+            return "price", repr(exc)
+        if now is not None and (future := _future_error(price_snapshot, now)):
+            return "price", future
+    return join_top_list(ranking_snapshot, price_snapshot, aliases)
+
+
+def _future_error(snapshot: Snapshot, now: datetime) -> str | None:
+    """Why ``snapshot`` is skipped as from the future (``schemas/stamps.py``), else None."""
+    if not from_future(snapshot.fetched_at, now):
+        return None
+    return (
+        f"{FROM_FUTURE}: fetched_at {_iso(snapshot.fetched_at)} is more than "
+        f"{FUTURE_TOLERANCE} ahead of the reader's clock ({_iso(now)})"
+    )
+
+
+def _skip_reason(error: str) -> str:
+    """The reason a ``decode_and_join`` error names: ``from_future`` or ``undecodable``."""
+    return FROM_FUTURE if error.startswith(f"{FROM_FUTURE}:") else UNDECODABLE
+
+
+async def _inline(function: Callable[..., Any], *args: Any) -> Any:
+    return function(*args)
 
 
 # --- one-call helpers ------------------------------------------------------------------

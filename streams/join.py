@@ -39,18 +39,20 @@ demonstrably belongs to another ranked row), else it is unmatched; ``match_rule`
 rule that picked the asset actually used. Every conflict is listed in the report.
 
 A matched row's ``price_usd`` is exactly the ``price_usd`` of the CoinMarketCap entry named
-by ``cmc_id`` (None when that entry has no finite price). If one id appears twice in the
+by ``cmc_id``, or None when that entry has no usable price: ``usable_price`` (finite and
+greater than 0, ``schemas/prices.py``) is the rule; each nulled price is listed in the
+report (``invalid_prices``). If one id appears twice in the
 snapshot, the entry with the newest ``last_updated`` (then lowest rank) is used.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from topcoins.schemas.prices import usable_price
 from topcoins.schemas.records import (
     PriceQuote,
     PriceSnapshot,
@@ -135,16 +137,18 @@ class JoinReport:
     missing_alias_targets: tuple[MissingAliasTarget, ...] = ()
     claim_conflicts: tuple[ClaimConflict, ...] = ()
     duplicate_cmc_ids: tuple[int, ...] = ()
+    invalid_prices: tuple[int, ...] = ()  # matched cmc_ids whose price was 0, < 0 or not finite
 
     @property
     def clean(self) -> bool:
-        """True when nothing was dropped, missing, conflicting or short."""
+        """True when nothing was dropped, missing, conflicting, short or unusably priced."""
         return not (
             self.dropped
             or self.shortfall
             or self.missing_alias_targets
             or self.claim_conflicts
             or self.duplicate_cmc_ids
+            or self.invalid_prices
         )
 
 
@@ -198,6 +202,13 @@ def join_top_list(
         missing_alias_targets=tuple(matcher.missing_alias_targets),
         claim_conflicts=tuple(matcher.conflicts),
         duplicate_cmc_ids=index.duplicate_ids,
+        invalid_prices=tuple(
+            match.quote.cmc_id
+            for match in matches
+            if match.quote is not None
+            and match.quote.price_usd is not None
+            and usable_price(match.quote.price_usd) is None
+        ),
     )
     return JoinResult(rows=rows, meta=meta, report=report)
 
@@ -387,9 +398,7 @@ def _row(
     prices: PriceSnapshot | None,
 ) -> TopCoin:
     quote = match.quote
-    price = quote.price_usd if quote is not None else None
-    if price is not None and not math.isfinite(price):
-        price = None
+    price = usable_price(quote.price_usd) if quote is not None else None
     return TopCoin(
         rank=rank,
         symbol=asset.symbol,
@@ -402,4 +411,6 @@ def _row(
         price_fetched_at=prices.fetched_at if prices is not None else None,
         ranking_snapshot_id=ranking.snapshot_id,
         pricing_snapshot_id=prices.snapshot_id if prices is not None else None,
+        market_cap_usd=quote.market_cap_usd if quote is not None else None,
+        percent_change_24h=quote.percent_change_24h if quote is not None else None,
     )

@@ -9,6 +9,8 @@ first generation after the restart tombstones any that are no longer ranked.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -20,10 +22,19 @@ IDLE_FETCHES_AT_END = 2  # Tansu can under-report the end offset; an idle fetch 
 
 
 async def live_row_keys(
-    bootstrap_servers: str, topic: str, *, timeout: float = 30.0, partition: int = 0
+    bootstrap_servers: str,
+    topic: str,
+    *,
+    timeout: float = 30.0,
+    partition: int = 0,
+    client_options: Mapping[str, Any] | None = None,
 ) -> set[str]:
-    """Keys of the rows whose latest message on ``topic`` is not a tombstone."""
+    """Keys of the rows whose latest message on ``topic`` is not a tombstone.
+
+    ``client_options`` are the security options (``kafka_client_options``).
+    """
     consumer = AIOKafkaConsumer(
+        **(client_options or {}),
         bootstrap_servers=bootstrap_servers,
         enable_auto_commit=False,
         fetch_max_wait_ms=50,

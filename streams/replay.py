@@ -31,6 +31,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TextIO
 
+from topcoins.csv_cells import spreadsheet_safe
+from topcoins.kafka_access import check_access
+from topcoins.kafka_security import KafkaAccessError, kafka_client_options
 from topcoins.logs import configure_logging
 from topcoins.schemas.records import TopCoin
 from topcoins.settings import Settings
@@ -80,7 +83,7 @@ def run_replay(
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     debug = settings.log_level == "DEBUG"
-    configure_logging("replay", "DEBUG" if debug else "WARNING")
+    configure_logging("replay", "DEBUG" if debug else "WARNING", settings.secrets)
     if not debug:  # a broker failure is reported in one line below, not per retry
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
@@ -94,6 +97,9 @@ def run_replay(
     started = time.perf_counter()
     try:
         result, summary = asyncio.run(_answer(settings, aliases, *window))
+    except KafkaAccessError as exc:  # refused credentials or certificates
+        print(f"{_PROG}: {exc}", file=err)
+        return 2
     except StreamsError as exc:
         print(f"{_PROG}: {exc}", file=err)
         return 1
@@ -127,12 +133,14 @@ async def _answer(
 ) -> tuple[JoinResult, str]:
     """The list and the middle of the summary line."""
     topics = settings.topics
+    await check_access(settings)
     async with HistoryReader(
         settings.kafka_bootstrap_servers,
         topics,
         aliases,
         fetch_wait_ms=settings.consumer_fetch_wait_ms,
         client_id=f"{settings.topic_prefix}-replay",
+        client_options=kafka_client_options(settings),
     ) as reader:
         if at is not None:
             result = await reader.top_list_at(at)
@@ -167,7 +175,11 @@ def render(rows: Sequence[TopCoin], result: JoinResult, fmt: OutputFormat) -> st
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(COLUMNS)
-        writer.writerows(cells)
+        text = {COLUMNS.index(name) for name in ("symbol", "name", "match_rule")}
+        writer.writerows(
+            [spreadsheet_safe(cell) if i in text else cell for i, cell in enumerate(line)]
+            for line in cells
+        )
         return buffer.getvalue()
     table = [list(COLUMNS), *cells]
     widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import os
+import secrets
 import shutil
 import socket
 import stat
@@ -24,6 +25,8 @@ import uuid
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
+
+from topcoins.local_pki import LocalPki
 
 __all__ = [
     "APACHE_KAFKA_VERSION",
@@ -118,6 +121,9 @@ class LocalBroker:
                 stdin=subprocess.DEVNULL,
                 cwd=self.workdir,
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                # Its own session: a terminal's Ctrl-C must not stop the broker before the
+                # clients its owner stops first (``stop()`` does it last).
+                start_new_session=True,
             )
         _wait_for_port(self.port, self.process, timeout, self.log_path)
 
@@ -243,11 +249,21 @@ class ApacheKafkaBroker(LocalBroker):
         workdir: Path | None = None,
         version: str = APACHE_KAFKA_VERSION,
         heap: str = "512m",
+        *,
+        secure: bool = False,
     ) -> None:
         super().__init__(port, workdir)
         self.version = version
         self.heap = heap
         self.controller_port = free_port()
+        # secure: a SASL_SSL listener (SCRAM-SHA-512) and an SSL one that wants client
+        # certificates, next to the PLAINTEXT one on ``port``; see ``client_settings``.
+        self.secure = secure
+        self.sasl_ssl_port = free_port() if secure else None
+        self.ssl_port = free_port() if secure else None
+        self.scram_username = "topcoins"
+        self.scram_password = secrets.token_hex(12)
+        self.tls_dir = self.workdir / "tls"
         self._libs: Path | None = None
         self._formatted = False
 
@@ -266,17 +282,24 @@ class ApacheKafkaBroker(LocalBroker):
         if self._formatted:
             return  # a restart keeps its data, like a real broker restart
         data = self.workdir / "data"
+        listeners = f"PLAINTEXT://127.0.0.1:{self.port}"
+        if self.secure:
+            listeners += (
+                f",SASL_SSL://127.0.0.1:{self.sasl_ssl_port},SSL://127.0.0.1:{self.ssl_port}"
+            )
         (self.workdir / "server.properties").write_text(
             "\n".join(
                 [
                     "process.roles=broker,controller",
                     "node.id=1",
                     f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},"
-                    f"CONTROLLER://127.0.0.1:{self.controller_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                    f"listeners={listeners},CONTROLLER://127.0.0.1:{self.controller_port}",
+                    f"advertised.listeners={listeners}",
                     "controller.listener.names=CONTROLLER",
-                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,"
+                    "SASL_SSL:SASL_SSL,SSL:SSL",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    *(self._secure_properties() if self.secure else []),
                     f"log.dirs={data}",
                     "num.partitions=1",
                     "offsets.topic.replication.factor=1",
@@ -299,6 +322,15 @@ class ApacheKafkaBroker(LocalBroker):
                 + base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode(),
                 "-c",
                 str(self.workdir / "server.properties"),
+                *(
+                    [
+                        "--add-scram",
+                        f"SCRAM-SHA-512=[name={self.scram_username},"
+                        f"password={self.scram_password}]",
+                    ]
+                    if self.secure
+                    else []
+                ),
             ],
             cwd=self.workdir,
             capture_output=True,
@@ -308,6 +340,52 @@ class ApacheKafkaBroker(LocalBroker):
         if result.returncode != 0:
             raise BrokerError(f"kafka storage format failed: {result.stdout}{result.stderr}")
         self._formatted = True
+
+    def _secure_properties(self) -> list[str]:
+        """Make the CA, the server and client certificates; the TLS and SASL properties."""
+        pki = LocalPki(self.tls_dir)
+        server = pki.issue("localhost", hosts=("localhost", "127.0.0.1"))
+        pki.issue("client")
+        keystore = self.tls_dir / "server-keystore.pem"  # PEM key store: key, then chain
+        keystore.write_text(server.key.read_text() + server.cert.read_text())
+        return [
+            "ssl.keystore.type=PEM",
+            f"ssl.keystore.location={keystore}",
+            "ssl.truststore.type=PEM",
+            f"ssl.truststore.location={pki.ca.cert}",
+            "listener.name.ssl.ssl.client.auth=required",
+            "sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN",
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config="
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            # the same user for PLAIN (Confluent Cloud's mechanism)
+            "listener.name.sasl_ssl.plain.sasl.jaas.config="
+            "org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f'user_{self.scram_username}="{self.scram_password}";',
+        ]
+
+    def client_settings(self, protocol: str = "SASL_SSL") -> dict[str, str]:
+        """The topcoins settings a client needs for the ``SASL_SSL`` or ``SSL`` listener."""
+        if not self.secure:
+            return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers}
+        ca = str(self.tls_dir / "ca.pem")
+        if protocol == "SASL_SSL":
+            return {
+                "KAFKA_BOOTSTRAP_SERVERS": f"localhost:{self.sasl_ssl_port}",
+                "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+                "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+                "KAFKA_SASL_USERNAME": self.scram_username,
+                "KAFKA_SASL_PASSWORD": self.scram_password,
+                "KAFKA_SSL_CA_FILE": ca,
+            }
+        if protocol == "SSL":
+            return {
+                "KAFKA_BOOTSTRAP_SERVERS": f"localhost:{self.ssl_port}",
+                "KAFKA_SECURITY_PROTOCOL": "SSL",
+                "KAFKA_SSL_CA_FILE": ca,
+                "KAFKA_SSL_CERT_FILE": str(self.tls_dir / "client.pem"),
+                "KAFKA_SSL_KEY_FILE": str(self.tls_dir / "client.key"),
+            }
+        raise BrokerError(f"no {protocol} listener: choose SASL_SSL or SSL")
 
     def _jvm(self) -> list[str]:
         return [
@@ -326,10 +404,12 @@ class ApacheKafkaBroker(LocalBroker):
         super().start(timeout)
 
 
-def make_broker(kind: str, port: int | None = None) -> LocalBroker:
-    """A broker of ``kind`` ('tansu' or 'apache-kafka')."""
+def make_broker(kind: str, port: int | None = None, *, secure: bool = False) -> LocalBroker:
+    """A broker of ``kind`` ('tansu' or 'apache-kafka'); ``secure`` needs Apache Kafka."""
+    if secure and kind != "apache-kafka":
+        raise BrokerError(f"{kind} has no TLS or SASL: use apache-kafka for a secured broker")
     if kind == "tansu":
         return TansuBroker(port)
     if kind == "apache-kafka":
-        return ApacheKafkaBroker(port)
+        return ApacheKafkaBroker(port, secure=secure)
     raise BrokerError(f"unknown broker {kind!r}: choose one of {', '.join(BROKER_KINDS)}")

@@ -8,7 +8,9 @@ import sys
 from collections.abc import Callable, Sequence
 
 from topcoins import __version__
+from topcoins.provider_cli import add_provider_commands
 from topcoins.settings import Settings, SettingsError
+from topcoins.usage import parser_help
 
 __all__ = ["main"]
 
@@ -66,7 +68,10 @@ def _dev(args: argparse.Namespace) -> int:
     from topcoins.dev import run_dev
     from topcoins.logs import configure_logging
 
-    configure_logging("dev", os.environ.get("LOG_LEVEL", "INFO").upper())
+    settings = Settings.from_env(
+        {"LOG_FORMAT": "text", **{k: v for k, v in os.environ.items() if v}}
+    )
+    configure_logging("dev", settings.log_level, settings.secrets, settings.log_format)
     return run_dev(os.environ, args.broker)
 
 
@@ -80,13 +85,26 @@ def _broker(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        with make_broker(args.kind, args.port) as broker:
+        with make_broker(args.kind, args.port, secure=args.secure) as broker:
             print(f"{args.kind} broker listening at {broker.bootstrap_servers}", flush=True)
+            if args.secure:
+                _print_secure_settings(broker)
             stop.wait()
     except BrokerError as exc:
         print(f"topcoins broker: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _print_secure_settings(broker: object) -> None:
+    """The client settings of a ``--secure`` broker's two listeners (a throw-away user)."""
+    from topcoins.brokers import ApacheKafkaBroker
+
+    assert isinstance(broker, ApacheKafkaBroker)
+    for protocol, what in (("SASL_SSL", "SCRAM-SHA-512"), ("SSL", "client certificate")):
+        print(f"# {protocol} listener ({what}):", flush=True)
+        for name, value in broker.client_settings(protocol).items():
+            print(f"{name}={value}", flush=True)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -97,16 +115,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"topcoins {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands: list[tuple[str, str, Callable[[argparse.Namespace], int]]] = [
-        ("pricing", "run the pricing producer (CoinMarketCap -> Kafka)", _pricing),
-        ("ranking", "run the ranking producer (CryptoCompare -> Kafka)", _ranking),
-        ("worker", "run the Faust stream worker (join -> table -> top topic)", _worker),
-        ("web", "run the HTTP service", _web),
-        ("emulator", "run the upstream emulator (both providers' APIs)", _emulator),
+    commands: list[tuple[str, Callable[[argparse.Namespace], int]]] = [
+        ("pricing", _pricing),
+        ("ranking", _ranking),
+        ("worker", _worker),
+        ("web", _web),
+        ("emulator", _emulator),
     ]
-    for name, help_text, handler in commands:
-        sub.add_parser(name, help=help_text).set_defaults(handler=handler)
-    dev = sub.add_parser("dev", help="run everything: broker, emulator, producers, worker, web")
+    for name, handler in commands:
+        sub.add_parser(name, **parser_help(name)).set_defaults(handler=handler)
+    dev = sub.add_parser("dev", **parser_help("dev"))
     dev.add_argument(
         "--broker",
         choices=("tansu", "apache-kafka"),
@@ -114,24 +132,32 @@ def _parser() -> argparse.ArgumentParser:
         help="embedded broker to start when KAFKA_BOOTSTRAP_SERVERS is unset (default: tansu)",
     )
     dev.set_defaults(handler=_dev)
-    replay = sub.add_parser(
-        "replay",
-        help="rebuild the top list from the raw snapshot topics (worker untouched) and print it",
-        description="Rebuild the joined list from the raw snapshot topics into fresh state "
-        "and print it (rows on stdout, a summary on stderr). Times are ISO 8601 (UTC when "
-        "no offset is given); the raw topics keep about 7 days.",
-    )
+    replay = sub.add_parser("replay", **parser_help("replay"))
     replay.add_argument("--since", metavar="ISO", help="replay from this time (default: oldest)")
     moment = replay.add_mutually_exclusive_group()
     moment.add_argument("--until", metavar="ISO", help="replay up to this time (default: now)")
     moment.add_argument("--at", metavar="ISO", help="the list as it was at this time")
     replay.add_argument("--limit", type=int, metavar="N", help="print the first N rows")
-    replay.add_argument("--format", choices=("json", "csv", "table"), default="table")
+    replay.add_argument(
+        "--format",
+        choices=("json", "csv", "table"),
+        default="table",
+        help="rows as aligned columns (table, the default), JSON or CSV",
+    )
     replay.set_defaults(handler=_replay)
     broker = sub.add_parser("broker", help="run a local broker on loopback until Ctrl-C")
     broker.add_argument("kind", choices=("tansu", "apache-kafka"))
-    broker.add_argument("--port", type=int, default=9092)
+    broker.add_argument(
+        "--port", type=int, default=9092, help="port it listens on, 127.0.0.1 (default: 9092)"
+    )
+    broker.add_argument(
+        "--secure",
+        action="store_true",
+        help="apache-kafka only: add a SASL_SSL (SCRAM-SHA-512) and an SSL (client "
+        "certificate) listener with a test CA, and print the settings a client needs",
+    )
     broker.set_defaults(handler=_broker)
+    add_provider_commands(sub)
     return parser
 
 

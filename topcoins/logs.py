@@ -9,6 +9,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from topcoins.redaction import redact
+from topcoins.textlogs import QuietLifecycle, RepeatLimiter, TextFormatter
+from topcoins.tracing import TraceContextFilter
+
 __all__ = ["JsonFormatter", "RedactingFilter", "configure_logging"]
 
 # Attributes every LogRecord has; anything else passed with ``extra=`` is a structured field.
@@ -80,17 +84,22 @@ class _RedactingHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 def _redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
+    return redact(text, secrets)
 
 
-def configure_logging(component: str, level: str = "INFO", secrets: Iterable[str] = ()) -> None:
-    """Route all logging (ours, Faust's, aiokafka's, uvicorn's) to JSON lines on stderr."""
+def configure_logging(
+    component: str, level: str = "INFO", secrets: Iterable[str] = (), fmt: str = "json"
+) -> None:
+    """Route all logging (ours, Faust's, aiokafka's, uvicorn's) to stderr: JSON lines, or
+    short text lines with ``fmt="text"`` (``LOG_FORMAT``). Libraries' lifecycle narration
+    is DEBUG in both, and their repeated records pass once a minute."""
     secret_values = tuple(s for s in secrets if s)
     handler = _RedactingHandler(secret_values)
-    handler.setFormatter(JsonFormatter(component))
+    handler.setFormatter(TextFormatter(component) if fmt == "text" else JsonFormatter(component))
+    handler.addFilter(QuietLifecycle(logging.getLevelName(level)))
+    handler.addFilter(RepeatLimiter())
     handler.addFilter(RedactingFilter(secret_values))
+    handler.addFilter(TraceContextFilter())  # trace_id, span_id while a span is active
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

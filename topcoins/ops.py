@@ -1,13 +1,14 @@
 """A small health and metrics HTTP server for the processes that have no web app of their own.
 
-Serves ``/healthz`` (alive), ``/readyz`` (the component's own readiness check) and
-``/metrics`` (Prometheus text format) on its own port, inside the caller's event loop.
+Serves ``/healthz`` (alive), ``/readyz`` (the component's own readiness check, plus the
+fields ``details()`` adds, such as ``stuck_consumers``) and ``/metrics`` (Prometheus text
+format) on its own port, inside the caller's event loop.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
@@ -28,11 +29,13 @@ class OpsServer(AsyncLifecycle):
         port: int,
         is_ready: Callable[[], bool],
         registry: CollectorRegistry = REGISTRY,
+        details: Callable[[], Mapping[str, object]] | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.is_ready = is_ready
         self.registry = registry
+        self.details = details
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -58,8 +61,9 @@ class OpsServer(AsyncLifecycle):
 
     async def _readyz(self, request: web.Request) -> web.Response:
         ready = self.is_ready()
+        extra = dict(self.details()) if self.details is not None else {}
         return web.json_response(
-            {"status": "ready" if ready else "not ready"}, status=200 if ready else 503
+            {"status": "ready" if ready else "not ready", **extra}, status=200 if ready else 503
         )
 
     async def _metrics(self, request: web.Request) -> web.Response:

@@ -38,6 +38,42 @@ ENV_DOCS: dict[str, _Env] = {
     "kafka_bootstrap_servers": _Env(
         "KAFKA_BOOTSTRAP_SERVERS", "localhost:9092", "Kafka bootstrap servers, comma-separated."
     ),
+    "kafka_security_protocol": _Env(
+        "KAFKA_SECURITY_PROTOCOL",
+        "PLAINTEXT",
+        "How every Kafka client connects: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.",
+    ),
+    "kafka_sasl_mechanism": _Env(
+        "KAFKA_SASL_MECHANISM",
+        "PLAIN",
+        "SASL mechanism (SASL_* protocols): PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.",
+    ),
+    "kafka_sasl_username": _Env("KAFKA_SASL_USERNAME", "", "SASL user name."),
+    "kafka_sasl_password": _Env(
+        "KAFKA_SASL_PASSWORD", "", "SASL password (never logged).", secret=True
+    ),
+    "kafka_ssl_ca_file": _Env(
+        "KAFKA_SSL_CA_FILE",
+        "",
+        "PEM file of the CA(s) that signed the brokers' certificates; empty = the system CAs.",
+    ),
+    "kafka_ssl_cert_file": _Env(
+        "KAFKA_SSL_CERT_FILE", "", "PEM client certificate, for mutual TLS (with the key)."
+    ),
+    "kafka_ssl_key_file": _Env(
+        "KAFKA_SSL_KEY_FILE", "", "PEM private key of KAFKA_SSL_CERT_FILE (unencrypted)."
+    ),
+    "kafka_ssl_check_hostname": _Env(
+        "KAFKA_SSL_CHECK_HOSTNAME",
+        "true",
+        "Check that the broker certificate names the host connected to (true or false).",
+    ),
+    "kafka_idempotence": _Env(
+        "KAFKA_IDEMPOTENCE",
+        "auto",
+        "Idempotent producers for the raw and status topics: auto (on when the broker "
+        "grants a producer id; Tansu does not), true or false.",
+    ),
     "topic_prefix": _Env(
         "TOPIC_PREFIX", "topcoins", "Prefix of every Kafka topic (and consumer group) name."
     ),
@@ -45,6 +81,11 @@ ENV_DOCS: dict[str, _Env] = {
         "TOPIC_REPLICATION_FACTOR",
         "1",
         "Replication factor of the topics topcoins creates (3 on a production cluster).",
+    ),
+    "topic_min_insync_replicas": _Env(
+        "TOPIC_MIN_INSYNC_REPLICAS",
+        "1",
+        "min.insync.replicas of the topics topcoins creates (2 on a production cluster).",
     ),
     "raw_retention_hours": _Env(
         "RAW_RETENTION_HOURS",
@@ -125,8 +166,48 @@ ENV_DOCS: dict[str, _Env] = {
     ),
     "web_host": _Env("WEB_HOST", "0.0.0.0", "Address the web service binds."),
     "web_port": _Env("WEB_PORT", "6667", "Port of the web service."),
+    "web_ops_port": _Env(
+        "WEB_OPS_PORT",
+        "",
+        "Port that serves the web service's `/metrics` and `/diagnostics` (and `/healthz`, "
+        "`/readyz`) instead of `WEB_PORT`; empty = all on `WEB_PORT`.",
+    ),
+    "web_limit_concurrency": _Env(
+        "WEB_LIMIT_CONCURRENCY",
+        "1000",
+        "Open connections and requests in progress per web process; past it the server "
+        "answers 503.",
+    ),
+    "web_stream_max": _Env(
+        "WEB_STREAM_MAX",
+        "1000",
+        "Open `GET /stream` event streams per web process; more get 503 `too_many_streams`. "
+        "uvicorn's limit is `WEB_LIMIT_CONCURRENCY` plus this, so streams never take the "
+        "share of other requests.",
+    ),
+    "at_max_waiting": _Env(
+        "AT_MAX_WAITING",
+        "8",
+        "`at=` requests that may wait per web process while one is answered; more get 503 "
+        "`history_busy`.",
+    ),
+    "at_timeout_seconds": _Env(
+        "AT_TIMEOUT_SECONDS",
+        "5",
+        "Longest time (s) one `at=` request takes, waiting included; then 503 `history_timeout`.",
+    ),
     "worker_data_dir": _Env(
         "WORKER_DATA_DIR", "./.topcoins-data", "Local state directory of the stream worker."
+    ),
+    "worker_session_timeout_seconds": _Env(
+        "WORKER_SESSION_TIMEOUT_SECONDS",
+        "45",
+        "Consumer group session timeout of the stream worker (s); `topcoins dev` uses 6.",
+    ),
+    "worker_heartbeat_seconds": _Env(
+        "WORKER_HEARTBEAT_SECONDS",
+        "3",
+        "Consumer group heartbeat interval of the stream worker (s); `topcoins dev` uses 1.",
     ),
     "consumer_fetch_wait_ms": _Env(
         "CONSUMER_FETCH_WAIT_MS",
@@ -143,6 +224,18 @@ ENV_DOCS: dict[str, _Env] = {
         "WORKER_OPS_PORT", "9103", "Port of the stream worker's health/metrics server."
     ),
     "log_level": _Env("LOG_LEVEL", "INFO", "Log level: DEBUG, INFO, WARNING or ERROR."),
+    "log_format": _Env(
+        "LOG_FORMAT",
+        "json",
+        "Log lines on stderr: `json` (one object a line, for collectors) or `text` (short "
+        "lines for people; `topcoins dev` uses it unless set).",
+    ),
+    "ops_host": _Env(
+        "OPS_HOST",
+        "0.0.0.0",
+        "Address the producers' and the worker's health/metrics servers bind "
+        "(`topcoins dev`: 127.0.0.1).",
+    ),
 }
 
 
@@ -177,6 +270,13 @@ def _port(raw: str) -> int:
     return value
 
 
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError(f"must be 0 or more, got {raw!r}")
+    return value
+
+
 def _log_level(raw: str) -> str:
     level = raw.upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -184,10 +284,65 @@ def _log_level(raw: str) -> str:
     return level
 
 
+def _log_format(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in {"json", "text"}:
+        raise ValueError(f"must be json or text, got {raw!r}")
+    return value
+
+
 def _url(raw: str) -> str:
     if not raw.startswith(("http://", "https://")):
         raise ValueError(f"must start with http:// or https://, got {raw!r}")
     return raw.rstrip("/")
+
+
+def _describe(char: str) -> str:
+    if char in "\r\n":
+        return "a line break"
+    if char.isspace():
+        return "a space" if char == " " else "whitespace"
+    if not char.isascii():
+        return "a non-ASCII character"
+    return "a control character"
+
+
+def _api_key(raw: str) -> str:
+    """The key without surrounding whitespace (``kubectl create secret --from-file`` leaves
+    a trailing newline); a key that still holds anything but visible ASCII, which no API key
+    has and an HTTP header may not carry, is refused. The message never shows the value."""
+    key = raw.strip()
+    for char in key:
+        if not "!" <= char <= "~":
+            raise ValueError(
+                f"holds {_describe(char)}; an API key is visible ASCII only (the value is "
+                "not shown)"
+            )
+    return key
+
+
+def _one_of(*choices: str) -> Callable[[str], str]:
+    def parse_choice(raw: str) -> str:
+        value = raw.strip().upper()
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, got {raw!r}")
+        return value
+
+    return parse_choice
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in {"true", "false", "1", "0", "yes", "no"}:
+        raise ValueError(f"must be true or false, got {raw!r}")
+    return value in {"true", "1", "yes"}
+
+
+def _idempotence(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in {"auto", "true", "false"}:
+        raise ValueError(f"must be auto, true or false, got {raw!r}")
+    return value
 
 
 def _non_empty(raw: str) -> str:
@@ -198,11 +353,20 @@ def _non_empty(raw: str) -> str:
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "kafka_bootstrap_servers": _non_empty,
+    "kafka_security_protocol": _one_of("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
+    "kafka_sasl_mechanism": _one_of("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"),
+    "kafka_ssl_check_hostname": _bool,
+    "kafka_idempotence": _idempotence,
+    "topic_min_insync_replicas": _positive(int),
+    "worker_session_timeout_seconds": _positive(_finite_float),
+    "worker_heartbeat_seconds": _positive(_finite_float),
     "topic_prefix": _non_empty,
     "raw_retention_hours": _positive(float),
     "topic_replication_factor": _positive(int),
     "cmc_base_url": _url,
     "cryptocompare_base_url": _url,
+    "cmc_api_key": _api_key,
+    "cryptocompare_api_key": _api_key,
     "pricing_poll_seconds": _positive(float),
     "ranking_poll_seconds": _positive(float),
     "pricing_depth": _positive(int),
@@ -218,11 +382,18 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "cryptocompare_calls_per_day": _positive(int),
     "stale_after_seconds": _positive(_finite_float),
     "web_port": _port,
+    "web_ops_port": _port,
+    "web_limit_concurrency": _positive(int),
+    "web_stream_max": _non_negative_int,
+    "at_max_waiting": _non_negative_int,
+    "at_timeout_seconds": _positive(_finite_float),
     "consumer_fetch_wait_ms": _positive(int),
     "pricing_ops_port": _port,
     "ranking_ops_port": _port,
     "worker_ops_port": _port,
     "log_level": _log_level,
+    "log_format": _log_format,
+    "ops_host": _non_empty,
 }
 
 
@@ -231,8 +402,18 @@ class Settings:
     """Every topcoins setting; see ``ENV_DOCS`` (and the README) for variables and defaults."""
 
     kafka_bootstrap_servers: str = "localhost:9092"
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str = "PLAIN"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = field(default="", repr=False)
+    kafka_ssl_ca_file: str = ""
+    kafka_ssl_cert_file: str = ""
+    kafka_ssl_key_file: str = ""
+    kafka_ssl_check_hostname: bool = True
+    kafka_idempotence: str = "auto"
     topic_prefix: str = "topcoins"
     topic_replication_factor: int = 1
+    topic_min_insync_replicas: int = 1
     raw_retention_hours: float = 168.0
     cmc_base_url: str = "https://pro-api.coinmarketcap.com"
     cmc_api_key: str = field(default="", repr=False)
@@ -254,12 +435,21 @@ class Settings:
     stale_after_seconds: float | None = None
     web_host: str = "0.0.0.0"
     web_port: int = 6667
+    web_ops_port: int | None = None
+    web_limit_concurrency: int = 1000
+    web_stream_max: int = 1000
+    at_max_waiting: int = 8
+    at_timeout_seconds: float = 5.0
     worker_data_dir: str = "./.topcoins-data"
+    worker_session_timeout_seconds: float = 45.0
+    worker_heartbeat_seconds: float = 3.0
     consumer_fetch_wait_ms: int = 10
     pricing_ops_port: int = 9101
     ranking_ops_port: int = 9102
     worker_ops_port: int = 9103
     log_level: str = "INFO"
+    log_format: str = "json"
+    ops_host: str = "0.0.0.0"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -285,6 +475,7 @@ class Settings:
             self.topic_prefix,
             int(self.raw_retention_hours * 3_600_000),
             self.topic_replication_factor,
+            self.topic_min_insync_replicas,
         )
 
     @property

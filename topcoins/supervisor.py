@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -65,6 +65,9 @@ class Supervisor:
             stdout=stdout,
             stderr=subprocess.STDOUT if stdout else None,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            # Its own session: a terminal's Ctrl-C reaches only the parent, which then stops
+            # the components in order (and Linux still stops them if the parent dies).
+            start_new_session=True,
         )
         self.processes[component.name] = process
         self.components[component.name] = component
@@ -99,6 +102,27 @@ class Supervisor:
         if log is not None:
             log.close()
         return process.returncode
+
+    def stop_together(self, names: Sequence[str], timeout: float = 20.0) -> None:
+        """SIGTERM all of ``names`` at once, then wait (SIGKILL whoever outlives ``timeout``)."""
+        running = [self.processes[n] for n in names if n in self.processes]
+        for process in running:
+            if process.poll() is None:
+                process.terminate()
+        deadline = time.monotonic() + timeout
+        for name in names:
+            process = self.processes.get(name)
+            if process is None:
+                continue
+            try:
+                process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                logger.warning("component ignored SIGTERM; killing", extra={"component": name})
+                process.kill()
+                process.wait()
+            log = self._logs.pop(name, None)
+            if log is not None:
+                log.close()
 
     def stop_all(self, timeout: float = 20.0) -> dict[str, int | None]:
         """Stop every component, newest first (the web before the worker before the broker)."""

@@ -12,7 +12,8 @@
     honour ``If-None-Match`` with 304.
 
     JSON: ``{"data": [{"rank", "symbol", "name", "price_usd", "cmc_id",
-    "volume_24h_usd", "price_fetched_at", "rank_fetched_at"}, ...], "meta":
+    "volume_24h_usd", "market_cap_usd", "percent_change_24h", "price_fetched_at",
+    "rank_fetched_at"}, ...], "meta":
     {"ranking_updated_at", "prices_updated_at", "ranking_age_seconds",
     "prices_age_seconds", "stale", "stale_sources", "total_ranked", "provider_total",
     "count", "limit"}}``. CSV: ``Rank,Symbol,Price USD`` with CRLF line ends and RFC 4180
@@ -33,6 +34,14 @@
     complete list; it then stays ready, stale data or not); version, git commit and build
     time; Prometheus metrics; every ranked asset with its match rule.
 
+``GET /stream?limit=N``
+    The list as Server-Sent Events: the ``GET /`` JSON body on connect, then one event per
+    new generation (or staleness change), ids stable across replicas so ``Last-Event-ID``
+    resumes; heartbeats every 15 s; 503 past ``WEB_STREAM_MAX`` (``topcoins.web.stream``).
+
+``GET /openapi.json``
+    The OpenAPI 3.1 document of every route served on the port (``topcoins.web.openapi``).
+
 ``GET /?at=<ISO 8601 time>[&limit=N&format=json|csv]``
     The list as it was at that moment, recomputed from the raw snapshot topics (about 7
     days back; see ``topcoins.web.history``). ``at`` needs an explicit offset
@@ -52,6 +61,7 @@ from topcoins.web.errors import (
     IncompleteGeneration,
     InvalidMessage,
     InvalidParameter,
+    MixedGeneration,
     NoDataYet,
     ReplicaError,
     RequestError,
@@ -74,6 +84,7 @@ __all__ = [
     "IncompleteGeneration",
     "InvalidMessage",
     "InvalidParameter",
+    "MixedGeneration",
     "NoDataYet",
     "Replica",
     "ReplicaError",

@@ -1,9 +1,10 @@
 """How a view becomes bytes: the JSON and CSV bodies of ``GET /`` and the diagnostics.
 
-Numbers (``price_usd``, ``volume_24h_usd``) are written with the shortest digits that
-read back as the same float (Python's ``repr``), in positional notation and always with
-a decimal point: ``0.00001234`` rather than ``1.234e-05``, ``67000.0`` rather than
-``67000``. JSON and CSV use the same text, so both round-trip to the stored double.
+Numbers (``price_usd``, ``volume_24h_usd``, ``market_cap_usd``, ``percent_change_24h``) are
+written with the shortest digits that read back as the same float (Python's ``repr``), in
+positional notation and always with a decimal point: ``0.00001234`` rather than
+``1.234e-05``, ``67000.0`` rather than ``67000``. JSON and CSV use the same text, so both
+round-trip to the stored double.
 Timestamps are ISO 8601 UTC with milliseconds and a ``Z``: ``2024-05-01T12:00:00.000Z``;
 in HTTP headers they are HTTP dates (``Wed, 01 May 2024 12:00:00 GMT``).
 
@@ -30,6 +31,7 @@ from decimal import Decimal
 from email.utils import format_datetime
 from typing import Any
 
+from topcoins.csv_cells import spreadsheet_safe
 from topcoins.web.freshness import Freshness
 from topcoins.web.view import TopListEntry, TopListView
 
@@ -92,12 +94,15 @@ def _json_time(moment: datetime | None) -> str:
 
 def json_item(entry: TopListEntry) -> bytes:
     """One element of ``data``: rank, symbol, name, price_usd, cmc_id, volume_24h_usd,
-    price_fetched_at (null when there is no price) and rank_fetched_at."""
+    market_cap_usd, percent_change_24h, price_fetched_at (null when there is no price) and
+    rank_fetched_at."""
     return (
         f'{{"rank":{entry.rank},"symbol":{_json_str(entry.symbol)},'
         f'"name":{_json_str(entry.name)},"price_usd":{_json_number(entry.price_usd)},'
         f'"cmc_id":{"null" if entry.cmc_id is None else entry.cmc_id},'
         f'"volume_24h_usd":{_json_number(entry.volume_24h_usd)},'
+        f'"market_cap_usd":{_json_number(entry.market_cap_usd)},'
+        f'"percent_change_24h":{_json_number(entry.percent_change_24h)},'
         f'"price_fetched_at":{_json_time(entry.price_fetched_at)},'
         f'"rank_fetched_at":{_json_time(entry.rank_fetched_at)}}}'
     ).encode()
@@ -159,7 +164,7 @@ CSV_HEADER = csv_lines([CSV_COLUMNS])
 def csv_row(entry: TopListEntry) -> bytes:
     """One CSV line: rank, symbol, price (empty when unknown)."""
     price = "" if entry.price_usd is None else format_number(entry.price_usd)
-    return csv_lines([(str(entry.rank), entry.symbol, price)])
+    return csv_lines([(str(entry.rank), spreadsheet_safe(entry.symbol), price)])
 
 
 def csv_body(rows: Sequence[bytes], limit: int) -> bytes:

@@ -7,10 +7,13 @@ Every exception derives from ``WebError``::
     │   ├── InvalidParameter     400: a query parameter is missing its rules
     │   ├── NoDataYet            503: no top list has arrived from Kafka yet
     │   ├── HistoryNotFound      404: the raw topics do not hold the moment ``at`` names
-    │   └── HistoryReadFailed    503: reading the raw topics failed; ask again later
+    │   ├── HistoryReadFailed    503: reading the raw topics failed; ask again later
+    │   ├── HistoryBusy          503: too many ``at`` requests waiting, or one took too long
+    │   └── TooManyStreams       503: this process already serves its maximum of streams
     └── ReplicaError             a message on the top topic that the replica cannot use
         ├── InvalidMessage       undecodable bytes or a record that breaks the topic contract
         └── IncompleteGeneration a TopListMeta names symbols whose rows never arrived
+            └── MixedGeneration  ... or whose rows belong to another generation
 
 ``exception_handlers`` maps them (and Starlette's 404/405, and anything unexpected) to
 ``{"error": code, "detail": "what is wrong and what is allowed"}`` bodies (plus the
@@ -31,14 +34,17 @@ from topcoins.web.responses import error_response
 
 __all__ = [
     "RETRY_AFTER_SECONDS",
+    "HistoryBusy",
     "HistoryNotFound",
     "HistoryReadFailed",
     "IncompleteGeneration",
     "InvalidMessage",
     "InvalidParameter",
+    "MixedGeneration",
     "NoDataYet",
     "ReplicaError",
     "RequestError",
+    "TooManyStreams",
     "WebError",
     "exception_handlers",
 ]
@@ -134,6 +140,38 @@ class HistoryReadFailed(RequestError):
         return {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
+class HistoryBusy(RequestError):
+    """Too many ``at`` requests are waiting (``history_busy``), or this one ran out of time
+    (``history_timeout``): HTTP 503 with ``Retry-After``."""
+
+    status_code = 503
+
+    def __init__(self, code: str, detail: str, retry_after: int) -> None:
+        super().__init__(code, detail)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class TooManyStreams(RequestError):
+    """``GET /stream`` past ``WEB_STREAM_MAX`` open streams (HTTP 503 with ``Retry-After``)."""
+
+    status_code = 503
+
+    def __init__(self, maximum: int) -> None:
+        super().__init__(
+            "too_many_streams",
+            f"this process already serves its maximum of {maximum} streams (WEB_STREAM_MAX); "
+            f"retry in {RETRY_AFTER_SECONDS} seconds",
+        )
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
 class ReplicaError(WebError):
     """A message on the top topic that cannot be applied; it is logged, counted and skipped."""
 
@@ -152,6 +190,22 @@ class IncompleteGeneration(ReplicaError):
             "keeping the previous view until a complete generation arrives"
         )
         self.missing = missing
+        self.total = total
+
+
+class MixedGeneration(IncompleteGeneration):
+    """A TopListMeta lists symbols whose rows belong to another generation (another
+    snapshot pair); the generation is not published."""
+
+    def __init__(self, foreign: tuple[str, ...], total: int, generation: object) -> None:
+        shown = ", ".join(foreign[:10]) + (", ..." if len(foreign) > 10 else "")
+        ReplicaError.__init__(
+            self,
+            f"TopListMeta of generation {generation} lists {total} symbols but the rows of "
+            f"{len(foreign)} belong to another generation ({shown}); keeping the previous "
+            "view until a consistent generation arrives",
+        )
+        self.missing = foreign
         self.total = total
 
 

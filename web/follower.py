@@ -14,17 +14,25 @@ fetched batch to a callback. It
   multi-record batches (by one per batch: 147 for a 240-record log in one measurement)
   while its fetch high watermark is right. In case an offset is reported that never
   comes, ``idle_polls`` empty fetches in a row count as caught up too, so readiness never
-  waits for ever.
+  waits for ever;
+* reports ``stuck_reason`` (None while healthy) when it keeps failing (``stuck_failures``
+  failed attempts in a row, e.g. a handler that raises on a message, or an unreachable
+  broker) or has not advanced for ``stuck_after_s`` although messages wait after its
+  position. The handler is expected to skip what it cannot use, so a bad message never
+  holds the follower back; ``stuck_reason`` is the alarm for when something still does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from aiokafka import TopicPartition
+
+from topcoins.stuck import STUCK_AFTER_S, STUCK_FAILURES, stuck_reason
 
 __all__ = ["BatchHandler", "ConsumerFactory", "Message", "TopicFollower"]
 
@@ -65,6 +73,8 @@ class TopicFollower:
         retry_max_s: float,
         idle_polls: int = 3,
         on_lag: Callable[[int], None] | None = None,
+        stuck_failures: int = STUCK_FAILURES,
+        stuck_after_s: float = STUCK_AFTER_S,
     ) -> None:
         self.topic = topic
         self.partitions = tuple(TopicPartition(topic, p) for p in range(partitions))
@@ -75,12 +85,33 @@ class TopicFollower:
         self.retry_max_s = retry_max_s
         self.idle_polls = idle_polls
         self.on_lag = on_lag
+        self.stuck_failures = stuck_failures
+        self.stuck_after_s = stuck_after_s
+        self.failures = 0  # failed attempts in a row (connect, fetch or handler)
+        self.last_error: str | None = None
         self.running = False
         self.caught_up = False
         self.lag: int | None = None
         self.next_offsets: dict[TopicPartition, int] = {}
         self._end_offsets: dict[TopicPartition, int] = {}
         self._idle = 0
+        self._positions: dict[TopicPartition, int] = {}
+        self._stalled_since: float | None = None
+
+    @property
+    def stuck_reason(self) -> str | None:
+        """Why the follower counts as stuck, or None while it is healthy (``topcoins.stuck``)."""
+        stalled_for = None
+        if self._stalled_since is not None:
+            stalled_for = time.monotonic() - self._stalled_since
+        return stuck_reason(
+            failures=self.failures,
+            last_error=self.last_error,
+            stalled_for=stalled_for,
+            positions=_offsets(self._positions),
+            stuck_failures=self.stuck_failures,
+            stuck_after_s=self.stuck_after_s,
+        )
 
     async def run(self) -> None:
         """Consume for ever, reconnecting after failures; cancel the task to stop."""
@@ -104,17 +135,26 @@ class TopicFollower:
                 while True:
                     batches = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS)
                     self._apply(batches)
+                    self.failures = 0
                     self._update_lag(consumer)
+                    await self._check_progress(consumer)
                     if not self.caught_up:
                         await self._check_caught_up(consumer, fetched=bool(batches))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self.failures += 1
+                self.last_error = repr(exc)[:500]
                 logger.warning(
                     "consumer failed; keeping what was read and retrying",
-                    exc_info=exc,
-                    extra={"topic": self.topic, "retry_in_s": delay},
+                    extra={
+                        "topic": self.topic,
+                        "reason": f"{type(exc).__name__}: {exc}",
+                        "retry_in_s": delay,
+                        "failures": self.failures,
+                    },
                 )
+                logger.debug("consumer failure traceback", exc_info=exc)
             finally:
                 self.running = False
                 await _stop_quietly(consumer)
@@ -174,6 +214,19 @@ class TopicFollower:
                 "offsets were not reached; treating the topic as read to its end",
                 extra=where,
             )
+
+    async def _check_progress(self, consumer: Any) -> None:
+        """Note since when the position has not moved while messages wait after it."""
+        positions = {tp: await consumer.position(tp) for tp in self.partitions}
+        waiting = any(
+            (highwater := consumer.highwater(tp)) is not None and positions[tp] < highwater
+            for tp in self.partitions
+        )
+        if not waiting or positions != self._positions:
+            self._stalled_since = None
+        elif self._stalled_since is None:
+            self._stalled_since = time.monotonic()
+        self._positions = positions
 
     def _update_lag(self, consumer: Any) -> None:
         lag = 0

@@ -13,8 +13,12 @@ renders the result (``rendered.render_historical``):
 * ``HistoryUnavailable`` (before the retained history, or no history yet): 404
   ``history_unavailable`` with ``earliest``, the first moment that can be answered (or
   null);
-* ``HistoryReadError`` (the broker failed or timed out): 503 ``history_read_failed`` with
-  ``Retry-After``; the cause is logged, not shown to the client.
+* ``HistoryReadError`` (the broker failed or timed out), or any other exception: 503
+  ``history_read_failed`` with ``Retry-After``; the cause is logged, not shown to the
+  client.
+
+Every question goes through an ``AtAdmission`` (one at a time, a bounded queue, a time
+limit: 503 ``history_busy`` / ``history_timeout`` past them).
 
 The web app creates its reader in its lifespan (``history_reader``; it connects to Kafka
 on the first ``at`` question) and closes it on shutdown. A reader passed to
@@ -28,11 +32,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
+from topcoins.kafka_security import kafka_client_options
 from topcoins.settings import Settings
 from topcoins.streams.aliases import AliasTable
 from topcoins.streams.errors import HistoryReadError, HistoryUnavailable, TimeInFuture
-from topcoins.streams.history import HistoryReader
+from topcoins.streams.history import HistoryReader, Offload
 from topcoins.streams.join import JoinResult
+from topcoins.tracing import context_from_headers, start_span
+from topcoins.web.admission import AtAdmission
 from topcoins.web.encoding import iso_utc
 from topcoins.web.errors import HistoryNotFound, HistoryReadFailed, InvalidParameter
 from topcoins.web.params import Format
@@ -55,13 +62,35 @@ class HistorySource(Protocol):
 
 
 class HistoricalLists:
-    """Answers ``GET /?at=`` from ``reader``; None until the app's lifespan sets one."""
+    """Answers ``GET /?at=`` from ``reader``; None until the app's lifespan sets one.
 
-    def __init__(self, reader: HistorySource | None = None) -> None:
+    ``admission`` bounds the requests in progress (default: the settings' defaults)."""
+
+    def __init__(
+        self, reader: HistorySource | None = None, admission: AtAdmission | None = None
+    ) -> None:
         self.reader = reader
+        defaults = Settings()
+        self.admission = admission or AtAdmission(
+            defaults.at_max_waiting, defaults.at_timeout_seconds
+        )
 
-    async def response(self, at: datetime, fmt: Format, limit: int) -> PreparedResponse:
-        """The list as it was at ``at`` (UTC); raises ``RequestError`` subclasses."""
+    async def response(
+        self, at: datetime, fmt: Format, limit: int, *, traceparent: bytes | None = None
+    ) -> PreparedResponse:
+        """The list as it was at ``at`` (UTC); raises ``RequestError`` subclasses.
+
+        Traced (when tracing is on) as one server span, its wait for admission included,
+        in the caller's trace when the request carried a ``traceparent``."""
+        with start_span(
+            "GET /?at",
+            kind="server",
+            context=context_from_headers([("traceparent", traceparent)] if traceparent else []),
+            attributes={"topcoins.at": iso_utc(at)},
+        ):
+            return await self.admission.run(lambda: self._response(at, fmt, limit))
+
+    async def _response(self, at: datetime, fmt: Format, limit: int) -> PreparedResponse:
         reader = self.reader
         if reader is None:
             raise HistoryReadFailed(
@@ -77,6 +106,11 @@ class HistoricalLists:
         except HistoryReadError as exc:
             logger.warning("reading the raw topics failed", exc_info=exc, extra={"at": iso_utc(at)})
             raise HistoryReadFailed() from exc
+        except Exception as exc:  # anything unforeseen is a logged 503, never a 500
+            logger.error(
+                "answering an at= question failed", exc_info=exc, extra={"at": iso_utc(at)}
+            )
+            raise HistoryReadFailed() from exc
         return render_historical(view_of_join(result), at, fmt, limit)
 
 
@@ -86,9 +120,12 @@ def view_of_join(result: JoinResult) -> TopListView:
     return TopListView.from_generation(0, result.meta, {row.symbol: row for row in result.rows})
 
 
-def history_reader(settings: Settings, clock: Callable[[], float]) -> HistoryReader:
+def history_reader(
+    settings: Settings, clock: Callable[[], float], offload: Offload | None = None
+) -> HistoryReader:
     """The web app's reader of the raw topics, with the worker's alias table; ``clock``
-    (unix seconds, the app's) decides what is in the future. It connects on first use."""
+    (unix seconds, the app's) decides what is in the future; ``offload`` runs the
+    decoding and the join (``web.offload.ProcessOffload``). It connects on first use."""
     return HistoryReader(
         settings.kafka_servers,
         settings.topics,
@@ -96,6 +133,8 @@ def history_reader(settings: Settings, clock: Callable[[], float]) -> HistoryRea
         clock=lambda: datetime.fromtimestamp(clock(), UTC),
         fetch_wait_ms=settings.consumer_fetch_wait_ms,
         client_id=f"{settings.topic_prefix}-web-history",
+        offload=offload,
+        client_options=kafka_client_options(settings),
     )
 
 

@@ -1,7 +1,8 @@
 """Prometheus metrics of the web service, on a registry of its own.
 
 * ``topcoins_web_requests_total{route,status}`` (route is the path template, ``unmatched``
-  for 404s), counted in a plain dict by the middleware in ``topcoins.web.middleware``.
+  for 404s) and ``topcoins_web_request_duration_seconds{route}``, counted in plain dicts
+  by the middleware in ``topcoins.web.middleware``.
 * replica figures read at scrape time from ``replica.stats`` and ``replica.view``:
   ``topcoins_web_generations_total``, ``topcoins_web_incomplete_generations_total``,
   ``topcoins_web_skipped_messages_total``, ``topcoins_web_messages_applied_total``,
@@ -11,16 +12,25 @@
   ``topcoins_web_prices_updated_timestamp_seconds``, ``topcoins_web_ranked_assets``,
   ``topcoins_web_unmatched_assets``, ``topcoins_web_replica_caught_up``,
   ``topcoins_web_status_messages_applied_total``,
-  ``topcoins_web_skipped_status_messages_total``;
+  ``topcoins_web_skipped_status_messages_total``, ``topcoins_web_consumer_stuck{topic}``
+  (1 while that topic's consumer is stuck);
 * freshness of the served view per source (``source`` = ``ranking`` or ``prices``):
   ``topcoins_web_data_age_seconds``, ``topcoins_web_data_stale`` (1 when stale),
   ``topcoins_web_stale_after_seconds``;
+* ``topcoins_web_stage_seconds{stage}`` (``apply``, ``render``; see ``topcoins.web.stages``);
+* ``topcoins_web_freshness_seconds{source}`` and ``topcoins_web_generation_lag_seconds``,
+  observed per served generation (see ``topcoins.web.delivery``);
+* ``topcoins_web_history_skipped_messages_total{reason}``: raw messages the ``at=`` reader
+  walked past (``undecodable``, ``from_future``; ``streams.history.HistoryStats``);
 * ``topcoins_web_build_info{version,git_commit,build_time}`` and the process collectors.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
+from itertools import accumulate
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -30,30 +40,57 @@ from prometheus_client import (
     CollectorRegistry,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
+from topcoins.web.delivery import FRESHNESS_SECONDS, GENERATION_LAG_SECONDS
 from topcoins.web.freshness import Freshness
 from topcoins.web.replica import Replica
+from topcoins.web.stages import STAGE_SECONDS
 from topcoins.web.version import BuildInfo
 
 __all__ = [
     "CONTENT_TYPE_LATEST",
+    "HistorySkips",
     "RequestCounter",
     "WebMetrics",
 ]
 
+# The reasons ``topcoins_web_history_skipped_messages_total`` shows from the start.
+HISTORY_SKIP_REASONS = ("undecodable", "from_future")
+
+
+# Upper bounds of the request-duration buckets, in seconds (+Inf is implied).
+REQUEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
 
 class RequestCounter(Collector):
-    """Request counts by route template and status code."""
+    """Request counts by route template and status code, and durations by route.
+
+    Plain dicts and a bisect: the hot path pays no lock and no label lookup.
+    """
 
     def __init__(self) -> None:
         self.counts: dict[tuple[str, int], int] = {}
+        # route -> [count per bucket (the last one +Inf), sum of seconds]
+        self.durations: dict[str, tuple[list[int], list[float]]] = {}
 
-    def inc(self, route: str, status: int) -> None:
-        """Count one answered request."""
+    def inc(self, route: str, status: int, seconds: float | None = None) -> None:
+        """Count one answered request; ``seconds`` is how long answering it took."""
         key = (route, status)
         self.counts[key] = self.counts.get(key, 0) + 1
+        if seconds is None:
+            return
+        found = self.durations.get(route)
+        if found is None:
+            found = self.durations[route] = ([0] * (len(REQUEST_BUCKETS) + 1), [0.0])
+        found[0][bisect_left(REQUEST_BUCKETS, seconds)] += 1
+        found[1][0] += seconds
 
     def collect(self) -> Iterator[Metric]:
         family = CounterMetricFamily(
@@ -61,6 +98,39 @@ class RequestCounter(Collector):
         )
         for (route, status), count in sorted(self.counts.items()):
             family.add_metric([route, str(status)], count)
+        yield family
+        durations = HistogramMetricFamily(
+            "topcoins_web_request_duration_seconds",
+            "Time from receiving an HTTP request to sending its whole answer, by route.",
+            labels=["route"],
+        )
+        for route, (counts, total) in sorted(self.durations.items()):
+            cumulative = list(accumulate(counts))
+            bounds = [*(str(b) for b in REQUEST_BUCKETS), "+Inf"]
+            durations.add_metric([route], list(zip(bounds, cumulative, strict=True)), total[0])
+        yield durations
+
+
+class HistorySkips(Collector):
+    """Raw messages the history reader (``GET /?at=``) walked past, by reason.
+
+    ``reader()`` is the open reader, or None (none yet, or a fake without ``stats``)."""
+
+    def __init__(self, reader: Callable[[], Any]) -> None:
+        self.reader = reader
+
+    def collect(self) -> Iterator[Metric]:
+        stats = getattr(self.reader(), "stats", None)
+        counts = dict.fromkeys(HISTORY_SKIP_REASONS, 0)
+        counts.update(getattr(stats, "skipped_by_reason", {}))
+        family = CounterMetricFamily(
+            "topcoins_web_history_skipped_messages",
+            "Raw snapshot messages the at= reader walked past, by reason: undecodable (or of "
+            "the wrong type), from_future (fetched more than 5 minutes ahead of its clock).",
+            labels=["reason"],
+        )
+        for reason, count in sorted(counts.items()):
+            family.add_metric([reason], count)
         yield family
 
 
@@ -107,6 +177,14 @@ class _ReplicaCollector(Collector):
             "Status-topic messages skipped because they did not decode or broke the key contract.",
             stats.skipped_status_messages,
         )
+        stuck = GaugeMetricFamily(
+            "topcoins_web_consumer_stuck",
+            "1 while the consumer of a topic keeps failing or makes no progress past waiting data.",
+            labels=["topic"],
+        )
+        for topic, reason in self.replica.consumers.items():
+            stuck.add_metric([topic], 0 if reason is None else 1)
+        yield stuck
         yield _gauge(
             "topcoins_web_replica_lag_messages",
             "Messages between the replica's position and the top topic's high watermark.",
@@ -212,6 +290,9 @@ class WebMetrics:
             PROCESS_COLLECTOR,
             PLATFORM_COLLECTOR,
             GC_COLLECTOR,
+            STAGE_SECONDS,
+            FRESHNESS_SECONDS,
+            GENERATION_LAG_SECONDS,
         ]
         if freshness is not None:
             collectors.append(_FreshnessCollector(freshness))

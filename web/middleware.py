@@ -7,6 +7,7 @@ the router.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,7 +22,8 @@ _GET_OR_HEAD = frozenset({"GET", "HEAD"})
 
 
 class RequestMetricsMiddleware:
-    """Counts every HTTP request by route template (``unmatched`` for 404s) and status."""
+    """Counts every HTTP request by route template (``unmatched`` for 404s) and status, and
+    times it by route."""
 
     def __init__(self, app: ASGIApp, counter: RequestCounter) -> None:
         self.app = app
@@ -32,6 +34,7 @@ class RequestMetricsMiddleware:
             await self.app(scope, receive, send)
             return
         status = 500
+        started = time.perf_counter()
 
         async def send_with_status(message: Message) -> None:
             nonlocal status
@@ -43,7 +46,8 @@ class RequestMetricsMiddleware:
             await self.app(scope, receive, send_with_status)
         finally:
             route: Any = scope.get("route")
-            self.counter.inc(route.path if route is not None else "unmatched", status)
+            route_path = route.path if route is not None else "unmatched"
+            self.counter.inc(route_path, status, time.perf_counter() - started)
 
 
 class TopListFastPath:
@@ -70,6 +74,7 @@ class TopListFastPath:
             and scope["method"] in _GET_OR_HEAD
             and not scope.get("root_path")
         ):
+            started = time.perf_counter()
             try:
                 answer = self.endpoint.prepare_live(scope)
             except RequestError:
@@ -80,6 +85,7 @@ class TopListFastPath:
             if answer is not None:
                 prepared, not_modified = answer
                 await prepared.send(send, head=scope["method"] == "HEAD", not_modified=not_modified)
-                self.counter.inc("/", 304 if not_modified else prepared.status)
+                status = 304 if not_modified else prepared.status
+                self.counter.inc("/", status, time.perf_counter() - started)
                 return
         await self.app(scope, receive, send)

@@ -18,6 +18,8 @@ Rules (each violation is a 400 that says what is wrong and what is allowed):
 * each parameter at most once; no other parameters (a typo such as ``limt`` would
   otherwise silently return the default).
 
+``GET /stream`` takes ``limit`` only (``STREAM_PARAMETERS``), with the same rules.
+
 Parsing is memoised per raw query string and per ``Accept`` value (bounded), so the hot
 path does no string work for repeated requests. A query with ``at`` is not the live
 list: the endpoint never answers it from the live view's cache, and its ``meta``
@@ -37,6 +39,7 @@ from topcoins.web.errors import InvalidParameter
 __all__ = [
     "DEFAULT_LIMIT",
     "PARAMETERS",
+    "STREAM_PARAMETERS",
     "Format",
     "QueryParser",
     "TopListQuery",
@@ -50,6 +53,8 @@ _MAX_FIELDS = 8
 
 # The query parameters of GET /; any other name is a 400 ``unknown_parameter``.
 PARAMETERS = ("limit", "format", "at")
+# The query parameters of GET /stream (always JSON, always live).
+STREAM_PARAMETERS = ("limit",)
 
 # RFC 3339 date-time; seconds optional, the offset required (a space stands for "+").
 _AT_PATTERN = re.compile(
@@ -79,12 +84,16 @@ class TopListQuery:
 
 
 class QueryParser:
-    """Validates ``GET /`` query strings against the configured ranking depth."""
+    """Validates ``GET /`` query strings against the configured ranking depth;
+    ``parameters`` (a subset of ``PARAMETERS``) are the names accepted, by default all."""
 
-    def __init__(self, max_limit: int) -> None:
+    def __init__(self, max_limit: int, parameters: tuple[str, ...] = PARAMETERS) -> None:
         if max_limit < 1:
             raise ValueError(f"max_limit must be at least 1, got {max_limit}")
+        if not set(parameters) <= set(PARAMETERS):
+            raise ValueError(f"parameters must be among {PARAMETERS}, got {parameters}")
         self.max_limit = max_limit
+        self.parameters = parameters
         self.default_limit = min(DEFAULT_LIMIT, max_limit)
         self._memo: dict[bytes, TopListQuery] = {}
         self._limit_rule = f"limit must be an integer from 1 to {max_limit}"
@@ -115,7 +124,7 @@ class QueryParser:
         values: dict[str, list[str]] = {}
         for name, value in pairs:
             values.setdefault(name, []).append(value)
-        unknown = sorted(set(values) - set(PARAMETERS))
+        unknown = sorted(set(values) - set(self.parameters))
         if unknown:
             raise InvalidParameter(
                 "unknown_parameter",
@@ -128,10 +137,15 @@ class QueryParser:
         )
 
     def _allowed(self) -> str:
-        return (
-            f"allowed: limit (1 to {self.max_limit}), format (json or csv) and at "
-            "(an ISO 8601 time with an offset)"
-        )
+        described = {
+            "limit": f"limit (1 to {self.max_limit})",
+            "format": "format (json or csv)",
+            "at": "at (an ISO 8601 time with an offset)",
+        }
+        allowed = [described[name] for name in self.parameters]
+        if len(allowed) == 1:
+            return f"allowed: {allowed[0]}"
+        return f"allowed: {', '.join(allowed[:-1])} and {allowed[-1]}"
 
     def _limit(self, given: list[str] | None) -> int:
         if given is None:

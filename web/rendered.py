@@ -55,12 +55,14 @@ from topcoins.web.encoding import (
 from topcoins.web.freshness import Freshness
 from topcoins.web.params import Format
 from topcoins.web.responses import CSV_MEDIA_TYPE, JSON_MEDIA_TYPE, PreparedResponse
+from topcoins.web.stages import STAGE_SECONDS
 from topcoins.web.view import TopListView
 
 __all__ = ["TOP_LIST_HEADERS", "RenderedView", "render_historical"]
 
 # Every answer of GET / may be revalidated with its ETag, and depends on Accept.
 TOP_LIST_HEADERS = {"Cache-Control": "no-cache", "Vary": "Accept"}
+_RENDER_SECONDS = STAGE_SECONDS.labels("render")
 
 _Key = tuple[Format, int]
 
@@ -154,7 +156,8 @@ class RenderedView:
         if part is not None:
             parts.move_to_end(key)
             return part
-        part = self._encode_part(fmt, limit)
+        with _RENDER_SECONDS.time():
+            part = self._encode_part(fmt, limit)
         if len(parts) >= self.max_entries:
             parts.popitem(last=False)
         parts[key] = part

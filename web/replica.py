@@ -14,6 +14,8 @@ broker reported at start-up *and* has a complete generation, so a replica starte
 the rest runs reports ready only with the full current list, not with the first
 generation of a long backlog. It never turns false again: a replica that has the list
 keeps serving it (flagged stale when it gets old) through broker and provider outages.
+``consumers`` names, per followed topic, why its consumer is stuck (None while healthy;
+see ``follower.TopicFollower.stuck_reason``); ``/readyz`` and ``/status`` show it.
 
 ``StaticReplica`` serves fixed views from memory (tests, benchmarks).
 """
@@ -31,12 +33,17 @@ from typing import Protocol, Self
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from topcoins.kafka_security import kafka_client_options
 from topcoins.lifecycle import AsyncLifecycle
 from topcoins.schemas.records import ProducerStatus
-from topcoins.schemas.topics import Topics
+from topcoins.schemas.topics import META_KEY, Topics
 from topcoins.settings import Settings
+from topcoins.tracing import context_from_headers, start_span
+from topcoins.tracing import enabled as tracing_enabled
+from topcoins.web.delivery import observe_served
 from topcoins.web.errors import IncompleteGeneration, ReplicaError
 from topcoins.web.follower import ConsumerFactory, Message, TopicFollower
+from topcoins.web.stages import STAGE_SECONDS
 from topcoins.web.status import StatusBoard
 from topcoins.web.view import TopListBuilder, TopListView
 
@@ -54,6 +61,8 @@ _RETRY_FIRST_S = 0.5
 _RETRY_MAX_S = 30.0
 # Empty fetches in a row that count as "read to the end" (see follower.TopicFollower).
 _IDLE_POLLS = 3
+_APPLY_SECONDS = STAGE_SECONDS.labels("apply")
+_META_KEY = META_KEY.encode()
 
 
 @dataclass
@@ -93,6 +102,11 @@ class Replica(Protocol):
     @property
     def statuses(self) -> Mapping[str, ProducerStatus]:
         """The latest ``ProducerStatus`` per provider; a new mapping after every change."""
+        ...
+
+    @property
+    def consumers(self) -> Mapping[str, str | None]:
+        """Per followed topic: why its consumer is stuck, or None while it is healthy."""
         ...
 
     async def wait_for_view(self, after: TopListView | None = None) -> TopListView:
@@ -140,7 +154,8 @@ class _State(enum.Enum):
 class StaticReplica:
     """A replica that serves the views it is given; ``publish`` swaps in a new one.
 
-    It is caught up as soon as it has a view; ``publish_status`` sets a provider's status.
+    It is caught up as soon as it has a view; ``publish_status`` sets a provider's status;
+    ``stuck`` (topic -> reason) plays consumers that are stuck.
     """
 
     def __init__(
@@ -149,8 +164,10 @@ class StaticReplica:
         *,
         running: bool = True,
         statuses: Sequence[ProducerStatus] = (),
+        stuck: Mapping[str, str] | None = None,
     ) -> None:
         self.stats = ReplicaStats()
+        self.stuck = dict(stuck or {})
         self._holder = ViewHolder(self.stats)
         self._running = running
         self._statuses: Mapping[str, ProducerStatus] = MappingProxyType(
@@ -174,6 +191,10 @@ class StaticReplica:
     @property
     def statuses(self) -> Mapping[str, ProducerStatus]:
         return self._statuses
+
+    @property
+    def consumers(self) -> Mapping[str, str | None]:
+        return dict(self.stuck)
 
     def publish(self, view: TopListView) -> None:
         """Serve ``view`` from now on."""
@@ -267,6 +288,10 @@ class TopListReplica(AsyncLifecycle):
     def statuses(self) -> Mapping[str, ProducerStatus]:
         return self._board.statuses
 
+    @property
+    def consumers(self) -> Mapping[str, str | None]:
+        return {follower.topic: follower.stuck_reason for follower in (self._top, self._status)}
+
     async def wait_for_view(self, after: TopListView | None = None) -> TopListView:
         return await self._holder.wait_for_view(after)
 
@@ -304,6 +329,7 @@ class TopListReplica(AsyncLifecycle):
     def _new_consumer(self, topic: str) -> AIOKafkaConsumer:
         role = "web" if topic == self.topic else "web-status"
         return AIOKafkaConsumer(
+            **kafka_client_options(self.settings),
             bootstrap_servers=self.settings.kafka_servers,
             group_id=None,
             enable_auto_commit=False,
@@ -318,13 +344,18 @@ class TopListReplica(AsyncLifecycle):
     def apply_batches(self, batches: Mapping[TopicPartition, Sequence[Message]]) -> None:
         """Apply fetched top-topic messages in offset order; publish only the last new view."""
         newest: TopListView | None = None
-        for messages in batches.values():
-            for message in messages:
-                view = self.apply_message(message)
-                if view is not None:
-                    newest = view
+        written_at: int | None = None
+        with _APPLY_SECONDS.time():
+            for messages in batches.values():
+                for message in messages:
+                    view = self.apply_message(message)
+                    if view is not None:
+                        # ConsumerRecord.timestamp: when the worker wrote the meta (ms).
+                        newest, written_at = view, getattr(message, "timestamp", None)
         if newest is not None:
             self._holder.publish(newest)
+            if self._top.caught_up:  # the backlog read at start-up would skew the figures
+                observe_served(newest, time.time(), written_at)
             logger.info(
                 "serving new generation",
                 extra={
@@ -336,7 +367,17 @@ class TopListReplica(AsyncLifecycle):
             )
 
     def apply_message(self, message: Message) -> TopListView | None:
-        """Apply one top-topic message; log, count and skip it when it cannot be applied."""
+        """Apply one top-topic message; log, count and skip it when it cannot be applied.
+
+        When tracing is on, applying a meta (closing a generation) is an ``apply generation``
+        span in the trace of the worker's write (the meta's ``traceparent`` header)."""
+        if tracing_enabled() and message.key == _META_KEY:
+            context = context_from_headers(getattr(message, "headers", None))
+            with start_span("apply generation", kind="consumer", context=context):
+                return self._apply_message(message)
+        return self._apply_message(message)
+
+    def _apply_message(self, message: Message) -> TopListView | None:
         where = _where(message)
         try:
             view = self._builder.apply(message.key, message.value)
@@ -347,9 +388,9 @@ class TopListReplica(AsyncLifecycle):
                 extra={**where, "reason": str(exc), "missing": list(exc.missing[:20])},
             )
             return None
-        except ReplicaError as exc:
+        except Exception as exc:  # InvalidMessage, or anything else the message provokes
             self.stats.skipped_messages += 1
-            logger.warning("skipped a message", extra={**where, "reason": str(exc)})
+            logger.warning("skipped a message", extra={**where, "reason": _reason(exc)})
             return None
         self.stats.messages_applied += 1
         if view is not None:
@@ -362,13 +403,19 @@ class TopListReplica(AsyncLifecycle):
             for message in messages:
                 try:
                     self._board.apply(message.key, message.value)
-                except ReplicaError as exc:
+                except Exception as exc:  # InvalidMessage, or anything else it provokes
                     self.stats.skipped_status_messages += 1
                     logger.warning(
-                        "skipped a status message", extra={**_where(message), "reason": str(exc)}
+                        "skipped a status message",
+                        extra={**_where(message), "reason": _reason(exc)},
                     )
                 else:
                     self.stats.status_messages_applied += 1
+
+
+def _reason(exc: Exception) -> str:
+    # Our own errors explain themselves; for anything else the type matters too.
+    return str(exc) if isinstance(exc, ReplicaError) else repr(exc)
 
 
 def _where(message: Message) -> dict[str, object]:

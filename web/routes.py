@@ -18,9 +18,10 @@ import math
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from topcoins.schemas.records import ProducerStatus
+from topcoins.web.dashboard import DASHBOARD_PATH, dashboard
 from topcoins.web.encoding import iso_utc
 from topcoins.web.errors import RETRY_AFTER_SECONDS, NoDataYet
 from topcoins.web.freshness import Freshness, FreshnessClock, SourceFreshness
@@ -39,7 +40,7 @@ from topcoins.web.responses import (
 from topcoins.web.version import BuildInfo
 from topcoins.web.view import TopListView
 
-__all__ = ["OpsEndpoints", "Renderer", "TopListEndpoint", "build_routes"]
+__all__ = ["OpsEndpoints", "Renderer", "TopListEndpoint", "build_ops_routes", "build_routes"]
 
 
 class Renderer:
@@ -113,7 +114,9 @@ class TopListEndpoint:
         assert query.at is not None, "a live query: use prepare_live"
         headers = dict(scope["headers"])
         fmt = query.format or negotiate(headers.get(b"accept"))
-        prepared = await self.history.response(query.at, fmt, query.limit)
+        prepared = await self.history.response(
+            query.at, fmt, query.limit, traceparent=headers.get(b"traceparent")
+        )
         if_none_match = headers.get(b"if-none-match")
         not_modified = if_none_match is not None and _matches(if_none_match, prepared.etag)
         return prepared, not_modified
@@ -144,10 +147,12 @@ class OpsEndpoints:
 
         Stale data and a reconnecting Kafka consumer do not make it unready: the replica
         keeps serving its list (flagged stale in ``meta`` and headers) rather than have
-        Kubernetes stop routing to every replica at once during an outage.
+        Kubernetes stop routing to every replica at once during an outage. A stuck consumer
+        is named in ``stuck_consumers`` (topic -> reason) either way.
         """
         view = self.replica.view
         running = self.replica.running
+        stuck = _stuck(self.replica)
         if view is not None and self.replica.caught_up:
             freshness = self.renderer.freshness()
             return JSONBody(
@@ -157,6 +162,7 @@ class OpsEndpoints:
                     "stale": freshness.stale,
                     "stale_sources": [str(source) for source in freshness.stale_sources],
                     "consumer_running": running,
+                    "stuck_consumers": stuck,
                 },
                 headers={"Cache-Control": "no-cache"},
             )
@@ -167,11 +173,15 @@ class OpsEndpoints:
             reasons.append("still reading the top topic up to its end (catching up)")
         if not running:
             reasons.append("the Kafka consumer is not running (connecting or reconnecting)")
+        reasons += [
+            f"the consumer of {topic} is stuck ({reason})" for topic, reason in stuck.items()
+        ]
         return error_response(
             503,
             "not_ready",
             "; ".join(reasons) + f"; retry in {RETRY_AFTER_SECONDS} seconds",
             {"Retry-After": str(RETRY_AFTER_SECONDS)},
+            {"stuck_consumers": stuck} if stuck else None,
         )
 
     async def status(self, request: Request) -> Response:
@@ -195,6 +205,7 @@ class OpsEndpoints:
             "replica": {
                 "caught_up": self.replica.caught_up,
                 "consumer_running": self.replica.running,
+                "stuck_consumers": _stuck(self.replica),
             },
             "sources": {
                 item.source.provider: _source_status(item, statuses.get(item.source.provider))
@@ -254,6 +265,11 @@ def _source_status(item: SourceFreshness, status: ProducerStatus | None) -> dict
     }
 
 
+def _stuck(replica: Replica) -> dict[str, str]:
+    """Topic -> reason, for every consumer of the replica that is stuck."""
+    return {topic: reason for topic, reason in replica.consumers.items() if reason is not None}
+
+
 def _finite(value: float) -> float | None:
     # JSON has no NaN or infinity; a producer's nonsense interval is reported as unknown.
     return value if math.isfinite(value) else None
@@ -267,14 +283,41 @@ def _view_summary(view: TopListView) -> dict[str, object]:
     }
 
 
-def build_routes(top_list: TopListEndpoint, ops: OpsEndpoints) -> list[BaseRoute]:
-    """Every route of the web service; ``/`` first, as it is matched most often."""
-    return [
+def build_routes(
+    top_list: TopListEndpoint,
+    ops: OpsEndpoints,
+    *,
+    operator: bool = True,
+    stream: ASGIApp | None = None,
+) -> list[BaseRoute]:
+    """Every route of the public port; ``/`` first, as it is matched most often.
+    ``operator=False`` leaves out ``/metrics`` and ``/diagnostics`` (served on the ops
+    port, ``build_ops_routes``); ``stream`` serves ``GET /stream`` (``stream.StreamEndpoint``);
+    ``GET /dashboard`` is the page of ``dashboard``."""
+    routes: list[BaseRoute] = [
         Route("/", top_list, methods=["GET"], name="top_list"),
         Route("/healthz", ops.healthz, methods=["GET"]),
         Route("/readyz", ops.readyz, methods=["GET"]),
         Route("/status", ops.status, methods=["GET"]),
         Route("/version", ops.version, methods=["GET"]),
+    ]
+    if stream is not None:
+        routes.append(Route("/stream", stream, methods=["GET"]))
+    routes.append(Route(DASHBOARD_PATH, dashboard, methods=["GET"]))
+    return routes + (_operator_routes(ops) if operator else [])
+
+
+def build_ops_routes(ops: OpsEndpoints) -> list[BaseRoute]:
+    """The routes of the ops port (``WEB_OPS_PORT``)."""
+    return [
+        Route("/healthz", ops.healthz, methods=["GET"]),
+        Route("/readyz", ops.readyz, methods=["GET"]),
+        *_operator_routes(ops),
+    ]
+
+
+def _operator_routes(ops: OpsEndpoints) -> list[BaseRoute]:
+    return [
         Route("/metrics", ops.prometheus, methods=["GET"]),
         Route("/diagnostics", ops.diagnostics, methods=["GET"]),
     ]

@@ -7,26 +7,35 @@ message it cannot use, so the replica logs, counts and skips it. Statuses are no
 top-list generations: each one takes effect as soon as it is applied.
 
 ``statuses`` is replaced (never mutated) on every change, so a reader can tell by
-identity whether anything changed since it last looked.
+identity whether anything changed since it last looked. A status whose ``last_attempt_at``
+is more than ``FUTURE_TOLERANCE`` ahead of the clock is refused: held, it would make every
+real status after it look older, and the provider's status would never change again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from types import MappingProxyType
 
-from topcoins.schemas.codec import DecodeError, decode
+from topcoins.schemas.codec import decode
 from topcoins.schemas.records import ProducerStatus
+from topcoins.schemas.stamps import FUTURE_TOLERANCE, from_future
 from topcoins.web.errors import InvalidMessage
 
-__all__ = ["StatusBoard"]
+__all__ = ["FUTURE_TOLERANCE", "StatusBoard"]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class StatusBoard:
     """The latest ``ProducerStatus`` of each provider."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], datetime] = _utc_now) -> None:
         self.statuses: Mapping[str, ProducerStatus] = MappingProxyType({})
+        self.clock = clock
 
     def apply(self, key: bytes | str | None, value: bytes | None) -> bool:
         """Apply one status-topic message; True when it changed ``statuses``.
@@ -44,8 +53,8 @@ class StatusBoard:
             return True
         try:
             record = decode(value)
-        except DecodeError as exc:
-            raise InvalidMessage(f"status for {provider!r}: {exc}") from exc
+        except Exception as exc:  # any codec failure, e.g. a timestamp out of datetime's range
+            raise InvalidMessage(f"status for {provider!r}: {exc!r}") from exc
         if not isinstance(record, ProducerStatus):
             raise InvalidMessage(
                 f"{type(record).__name__} does not belong on the status topic (key {provider!r})"
@@ -54,6 +63,11 @@ class StatusBoard:
             raise InvalidMessage(
                 f"ProducerStatus of provider {record.provider!r} under key {provider!r}; "
                 "statuses must be keyed by their provider"
+            )
+        if from_future(record.last_attempt_at, self.clock()):
+            raise InvalidMessage(
+                f"status for {provider!r} attempted at {record.last_attempt_at.isoformat()}, "
+                "in the future"
             )
         held = current.get(provider)
         if held is not None and record.last_attempt_at < held.last_attempt_at:

@@ -5,7 +5,11 @@ The stream worker writes, per generation, the changed ``TopCoin`` rows (key = sy
 tombstones for the symbols that left the list, then one ``TopListMeta`` (key ``_meta``)
 whose ``symbols`` is the full list in rank order. Applying messages in offset order and
 publishing a view at each ``TopListMeta`` therefore only ever shows complete, consistent
-generations. The builder knows nothing about Kafka, so it is tested with plain bytes.
+generations. A meta whose rows are not all of its generation (``schemas/generation.py``:
+the snapshot pair every row and meta carries) is refused like an incomplete one: rows left
+by a worker killed in the middle of a generation, or kept over a compaction or a gap,
+never mix into a served list. The builder knows nothing about Kafka, so it is tested with
+plain bytes.
 
 Freshness: every entry keeps when its rank and its price were fetched from the provider
 (``price_fetched_at`` is None when the entry has no usable price). The view's
@@ -23,10 +27,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from topcoins.schemas.codec import DecodeError, decode
+from topcoins.schemas.codec import decode
+from topcoins.schemas.generation import foreign_rows, generation_of
+from topcoins.schemas.prices import usable_price
 from topcoins.schemas.records import TopCoin, TopListMeta
 from topcoins.schemas.topics import META_KEY
-from topcoins.web.errors import IncompleteGeneration, InvalidMessage
+from topcoins.web.errors import IncompleteGeneration, InvalidMessage, MixedGeneration
 
 __all__ = ["TopListBuilder", "TopListEntry", "TopListView"]
 
@@ -44,6 +50,8 @@ class TopListEntry:
     match_rule: str
     rank_fetched_at: datetime
     price_fetched_at: datetime | None
+    market_cap_usd: float | None = None
+    percent_change_24h: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +105,8 @@ class TopListBuilder:
     """Applies top-topic messages in offset order; ``apply`` returns a view at each meta.
 
     ``apply`` raises ``InvalidMessage`` for bytes that do not decode or break the key
-    contract, and ``IncompleteGeneration`` for a meta whose rows are missing; in both cases
+    contract, and ``IncompleteGeneration`` for a meta whose rows are missing
+    (``MixedGeneration`` when some are of another generation); in both cases
     the builder's state is unchanged apart from what the message legitimately set, so the
     caller logs, counts and carries on with the next message.
     """
@@ -121,8 +130,8 @@ class TopListBuilder:
             return None
         try:
             record = decode(value)
-        except DecodeError as exc:
-            raise InvalidMessage(f"key {symbol!r}: {exc}") from exc
+        except Exception as exc:  # any codec failure, e.g. a timestamp out of datetime's range
+            raise InvalidMessage(f"key {symbol!r}: {exc!r}") from exc
         if isinstance(record, TopCoin):
             if record.symbol != symbol:
                 raise InvalidMessage(
@@ -141,6 +150,10 @@ class TopListBuilder:
         if len(set(meta.symbols)) != len(meta.symbols):
             twice = sorted(s for s, n in Counter(meta.symbols).items() if n > 1)
             raise InvalidMessage(f"TopListMeta lists symbols more than once: {', '.join(twice)}")
+        listed = {s: generation_of(self._rows[s]) for s in meta.symbols if s in self._rows}
+        foreign = foreign_rows(meta, listed)
+        if foreign:
+            raise MixedGeneration(foreign, len(meta.symbols), generation_of(meta))
         view = TopListView.from_generation(self._next_generation, meta, self._rows)
         self._next_generation += 1
         return view
@@ -158,7 +171,7 @@ def _key_text(key: bytes | str | None) -> str:
 
 
 def _entry(rank: int, row: TopCoin) -> TopListEntry:
-    price = _known_price(row.price_usd)
+    price = usable_price(row.price_usd)
     return TopListEntry(
         rank=rank,
         symbol=row.symbol,
@@ -169,6 +182,8 @@ def _entry(rank: int, row: TopCoin) -> TopListEntry:
         match_rule=row.match_rule,
         rank_fetched_at=row.rank_fetched_at,
         price_fetched_at=None if price is None else row.price_fetched_at,
+        market_cap_usd=_known_volume(row.market_cap_usd),
+        percent_change_24h=_known_change(row.percent_change_24h),
     )
 
 
@@ -178,14 +193,15 @@ def _oldest(*moments: datetime | None) -> datetime | None:
     return min(known) if known else None
 
 
-def _known_price(price: float | None) -> float | None:
-    """A usable USD price, or None: 0, negative, NaN and infinity mean 'unknown'."""
-    if price is None or not math.isfinite(price) or price <= 0:
-        return None
-    return price
-
-
 def _known_volume(volume: float | None) -> float | None:
+    """A volume or market cap: finite and not negative, else unknown."""
     if volume is None or not math.isfinite(volume) or volume < 0:
         return None
     return volume
+
+
+def _known_change(percent: float | None) -> float | None:
+    """A price change in percent: finite and at least -100, else unknown."""
+    if percent is None or not math.isfinite(percent) or percent < -100:
+        return None
+    return percent

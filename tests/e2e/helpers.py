@@ -240,7 +240,10 @@ def produce(
 async def _produce(
     bootstrap_servers: str, topic: str, messages: list[tuple[bytes | None, bytes | None]]
 ) -> list[int]:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, enable_idempotence=False)
+    # Up to 16 MB per message: the broker, not this client, decides what is too large.
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers, enable_idempotence=False, max_request_size=16 << 20
+    )
     await producer.start()
     try:
         offsets = []

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -19,7 +16,6 @@ from tests.e2e.helpers import (
     expected_top,
     wait_until_served,
 )
-from topcoins.brokers import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -137,60 +133,3 @@ def test_the_example_consumer_prints_the_served_top_10(stack):
     assert len(lines) == 11
     printed = [(int(line.split()[0]), line.split()[1]) for line in lines[1:]]
     assert printed == [(rank, symbol) for rank, symbol, _ in truth[:10]]
-
-
-def test_topcoins_dev_starts_everything_and_stops_cleanly_on_ctrl_c(broker, tmp_path):
-    """The README's one command: broker, emulator, producers, worker, web; Ctrl-C stops all."""
-    web_port = free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("KAFKA_BOOTSTRAP_SERVERS", "CMC_BASE_URL", "CRYPTOCOMPARE_BASE_URL")
-    }
-    env |= {"WEB_PORT": str(web_port), "PYTHONUNBUFFERED": "1"}
-    kind = broker.kind if broker.kind != "external" else "tansu"
-    with (
-        (tmp_path / "dev.log").open("wb") as log,
-        subprocess.Popen(
-            [sys.executable, "-m", "topcoins", "dev", "--broker", kind],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-            start_new_session=True,
-        ) as process,
-    ):
-        _check_dev(process, web_port)
-
-
-def _check_dev(process: subprocess.Popen, web_port: int) -> None:
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()  # blocks until the URL line (or exit)
-        assert line.strip() == f"topcoins is serving at http://localhost:{web_port}/?limit=200"
-        body = httpx.get(f"http://localhost:{web_port}/?limit=200", timeout=10).json()
-        assert len(body["data"]) == DEPTH
-        children = _children(process.pid)
-        assert len(children) >= 6  # broker, emulator, pricing, ranking, worker, web
-        os.killpg(process.pid, signal.SIGINT)
-        assert process.wait(60) == 0
-        time.sleep(0.5)
-        assert [pid for pid in children if _alive(pid)] == []
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def _children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(p) for p in path.read_text().split()] if path.exists() else []
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().split()[2] != "Z"

@@ -24,3 +24,19 @@ def test_counts_and_windows():
     assert snapshot["cryptocompare"]["/data/top/totalvolfull"]["recent"] == [1030, 1059.5, 1059.9]
     log.clear()
     assert log.snapshot() == {"coinmarketcap": {}, "cryptocompare": {}}
+
+
+def test_credits_by_period_and_forgotten_after_a_month():
+    clock = FakeClock()
+    log = CallLog(clock=clock)
+    log.charge(5)
+    clock.now += 3600
+    log.charge(2)
+    log.charge(0)
+    assert log.credits_since(0) == 7
+    assert log.credits_since(clock.now) == 2
+    clock.now += 33 * 86400
+    log.charge(1)  # charges older than 32 days are dropped
+    assert log.credits_since(0) == 1
+    log.clear()
+    assert log.credits_since(0) == 0

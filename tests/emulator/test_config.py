@@ -39,3 +39,14 @@ def test_keys_never_show():
     assert "secret" not in repr(config)
     assert "secret" not in str(config.public_dict())
     assert config.secrets == ("cmc-secret", "cc-secret")
+
+
+def test_reads_universe_sizes():
+    config = EmulatorConfig.from_env({"EMULATOR_CC_RANKED": "1000", "EMULATOR_CMC_LISTED": "5000"})
+    assert (config.cc_ranked, config.cmc_listed) == (1000, 5000)
+
+
+@pytest.mark.parametrize("name", ["EMULATOR_CC_RANKED", "EMULATOR_CMC_LISTED"])
+def test_rejects_bad_universe_sizes(name):
+    with pytest.raises(SettingsError, match=name):
+        EmulatorConfig.from_env({name: "0"})

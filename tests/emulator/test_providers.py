@@ -161,3 +161,59 @@ async def test_cc_key_when_configured(make_app, fixture_json):
             CC, params=params, headers={"authorization": f"Apikey {CC_KEY}"}
         )
         assert ok_query.json()["Type"] == ok_header.json()["Type"] == 100
+
+
+async def test_cmc_key_info_counts_credits_and_calls(client):
+    for limit in (200, 500):  # 1 + 3 credits
+        await client.get(CMC, params={"limit": limit}, headers=CMC_HEADERS)
+    await client.get(
+        "/v2/cryptocurrency/quotes/latest", params={"id": "1,1027"}, headers=CMC_HEADERS
+    )  # 1 credit
+    response = await client.get("/v1/key/info", headers=CMC_HEADERS)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"]["error_code"] == 0
+    assert body["status"]["credit_count"] == 0  # key info is free
+    plan, usage = body["data"]["plan"], body["data"]["usage"]
+    assert (plan["credit_limit_monthly"], plan["rate_limit_minute"]) == (10_000, 30)
+    assert plan["credit_limit_monthly_reset"].startswith("In ")
+    assert plan["credit_limit_monthly_reset_timestamp"].endswith("-01T00:00:00.000Z")
+    assert usage["current_minute"] == {"requests_made": 4, "requests_left": 26}
+    assert usage["current_day"] == {"credits_used": 5}
+    assert usage["current_month"] == {"credits_used": 5, "credits_left": 9_995}
+
+
+async def test_cmc_key_info_refuses_a_wrong_key(client):
+    response = await client.get("/v1/key/info", headers={"X-CMC_PRO_API_KEY": "wrong"})
+    assert (response.status_code, response.json()["status"]["error_code"]) == (401, 1001)
+
+
+async def test_cc_rate_limit_counts_calls(make_app):
+    async with client_for(make_app(cryptocompare_api_key=CC_KEY)) as client:
+        headers = {"authorization": f"Apikey {CC_KEY}"}
+        await client.get(CC, params={"tsym": "USD"}, headers=headers)
+        response = await client.get("/stats/rate/limit", headers=headers)
+        body = response.json()
+        assert (response.status_code, body["Response"], body["Type"]) == (200, "Success", 100)
+        made = body["Data"]["calls_made"]
+        assert set(made) == {"second", "minute", "hour", "day", "month"}
+        assert [made[w] for w in ("minute", "hour", "day", "month")] == [2, 2, 2, 2]
+        assert body["Data"]["calls_left"]["minute"] == 298
+        assert body["Data"]["calls_left"]["day"] == 7_498
+        refused = await client.get("/stats/rate/limit", headers={"authorization": "Apikey x"})
+        assert (refused.json()["Response"], refused.json()["Type"]) == ("Error", 1)
+
+
+async def test_cmc_listings_and_quotes_carry_market_cap_and_24h_change(client):
+    listings = (await client.get(CMC, params={"limit": 200}, headers=CMC_HEADERS)).json()
+    quotes = await client.get(
+        "/v2/cryptocurrency/quotes/latest", params={"id": "1,1027"}, headers=CMC_HEADERS
+    )
+    usds = [item["quote"]["USD"] for item in listings["data"]]
+    usds += [item["quote"]["USD"] for item in quotes.json()["data"].values()]
+    assert len(usds) == 202
+    for usd in usds:
+        assert isinstance(usd["market_cap"], float) and usd["market_cap"] > 0
+        assert isinstance(usd["percent_change_24h"], float) and usd["percent_change_24h"] > -100
+    caps = [usd["market_cap"] for usd in usds[:200]]
+    assert caps == sorted(caps, reverse=True)  # listings come sorted by market cap

@@ -76,3 +76,9 @@ def test_keys_and_symbols_are_unique():
     universe = build_universe(42)
     assert len(universe.by_key) == len(universe.assets)
     assert len({a.cc_info["Id"] for a in universe if a.cc_info}) == len(universe.by_cc_symbol)
+
+
+def test_sizes_can_grow():
+    universe = build_universe(42, cc_ranked=1000, cmc_listed=5000)
+    assert (len(universe.by_cc_symbol), len(universe.by_cmc_id)) == (1000, 5000)
+    assert len({a.key for a in universe}) == len(universe.assets)

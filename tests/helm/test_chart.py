@@ -54,6 +54,8 @@ COMPONENTS = {
 }
 API_KEYS = {"pricing-producer": "CMC_API_KEY", "ranking-producer": "CRYPTOCOMPARE_API_KEY"}
 COMPONENT_LABEL = "app.kubernetes.io/component"
+# The Prometheus Operator's API group: its kinds are checked in tests/helm/test_monitoring.py.
+CUSTOM_RESOURCES = {"monitoring.coreos.com/v1"}
 PROBE_PATHS = {"startupProbe": "/healthz", "livenessProbe": "/healthz", "readinessProbe": "/readyz"}
 
 
@@ -107,6 +109,13 @@ class Rendered:
     def deployments(self) -> dict[str, dict[str, Any]]:
         return {d["metadata"]["labels"][COMPONENT_LABEL]: d for d in self.of_kind("Deployment")}
 
+    def web_service(self) -> dict[str, Any]:
+        """The web's Service (the optional metrics Service is another one)."""
+        (service,) = [
+            s for s in self.of_kind("Service") if s["metadata"]["labels"][COMPONENT_LABEL] == "web"
+        ]
+        return service
+
     def component_values(self, component: str) -> dict[str, Any]:
         return self.values[COMPONENTS[component].values_key]
 
@@ -142,6 +151,8 @@ def test_every_manifest_is_a_valid_kubernetes_object(rendered: Rendered):
     assert rendered.docs
     for doc in rendered.docs:
         assert doc.get("apiVersion") and doc.get("kind"), doc
+        if doc["apiVersion"] in CUSTOM_RESOURCES:
+            continue  # not in the Kubernetes schemas: tests/helm/test_monitoring.py
         # strict: unknown fields (a misspelt key) fail too, not only wrong types.
         kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
     kinds = {(d["apiVersion"], d["kind"]) for d in rendered.docs}
@@ -150,6 +161,10 @@ def test_every_manifest_is_a_valid_kubernetes_object(rendered: Rendered):
         ("v1", "Service"),
         ("apps/v1", "Deployment"),
         ("autoscaling/v2", "HorizontalPodAutoscaler"),
+        ("policy/v1", "PodDisruptionBudget"),
+        ("networking.k8s.io/v1", "NetworkPolicy"),
+        ("monitoring.coreos.com/v1", "ServiceMonitor"),
+        ("monitoring.coreos.com/v1", "PrometheusRule"),
     }
 
 
@@ -191,9 +206,9 @@ def test_producers_run_exactly_one_replica_and_never_overlap(rendered: Rendered)
 
 def test_web_has_a_service_and_scales_with_an_hpa_when_enabled(rendered: Rendered):
     web = rendered.deployments()["web"]
-    (service,) = rendered.of_kind("Service")
+    service = rendered.web_service()
     assert service["metadata"]["name"] == web["metadata"]["name"]
-    assert service["spec"]["ports"][0]["targetPort"] == "http"
+    assert [port["targetPort"] for port in service["spec"]["ports"]] == ["http"]  # no ops port
     assert service["spec"]["ports"][0]["port"] == rendered.values["web"]["service"]["port"]
     autoscaling = rendered.values["web"]["autoscaling"]
     hpas = rendered.of_kind("HorizontalPodAutoscaler")
@@ -240,6 +255,50 @@ def test_api_keys_come_only_from_the_existing_secret(rendered: Rendered):
         assert not any("API_KEY" in key for key in config["data"])
 
 
+def test_kafka_security_reaches_every_component_without_a_secret_value(rendered: Rendered):
+    kafka = rendered.values["kafka"]
+    security = kafka["security"]
+    [config] = [  # the settings, not the optional Grafana dashboard (a component of its own)
+        c for c in rendered.of_kind("ConfigMap") if COMPONENT_LABEL not in c["metadata"]["labels"]
+    ]
+    data = config["data"]
+    assert data["KAFKA_SECURITY_PROTOCOL"] == security["protocol"]
+    assert data["TOPIC_REPLICATION_FACTOR"] == str(kafka["replicationFactor"])
+    assert data["TOPIC_MIN_INSYNC_REPLICAS"] == str(kafka["minInsyncReplicas"])
+    assert not any("SASL_USERNAME" in key or "SASL_PASSWORD" in key for key in data)
+    sasl = security["protocol"].startswith("SASL_")
+    tls_secret = security["tls"]["existingSecret"]
+    for name, deployment in rendered.deployments().items():
+        env = env_of(deployment)
+        if sasl:
+            secret = security["sasl"]["existingSecret"]
+            for var, key in (
+                ("KAFKA_SASL_USERNAME", "usernameKey"),
+                ("KAFKA_SASL_PASSWORD", "passwordKey"),
+            ):
+                ref = {"secretKeyRef": {"name": secret, "key": security["sasl"][key]}}
+                assert env[var]["valueFrom"] == ref, name
+        else:
+            assert "KAFKA_SASL_PASSWORD" not in env, name
+        mounts = {m["name"]: m for m in container(deployment).get("volumeMounts", [])}
+        volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+        if tls_secret:
+            assert mounts["kafka-tls"]["readOnly"] is True, name
+            assert volumes["kafka-tls"]["secret"]["secretName"] == tls_secret, name
+            ca_file = data["KAFKA_SSL_CA_FILE"]
+            assert ca_file == f"{mounts['kafka-tls']['mountPath']}/{security['tls']['caKey']}"
+        else:
+            assert "kafka-tls" not in mounts and "kafka-tls" not in volumes, name
+
+
+def test_a_sasl_ssl_value_set_is_rendered_in_ci():
+    protocols = {
+        (yaml.safe_load(path.read_text()).get("kafka", {}).get("security") or {}).get("protocol")
+        for path in VALUE_SETS
+    }
+    assert "SASL_SSL" in protocols
+
+
 def test_selectors_match_their_pods_and_only_them(rendered: Rendered):
     deployments = rendered.deployments()
     pod_labels = {n: d["spec"]["template"]["metadata"]["labels"] for n, d in deployments.items()}
@@ -253,22 +312,31 @@ def test_selectors_match_their_pods_and_only_them(rendered: Rendered):
         assert selector["app.kubernetes.io/instance"] == RELEASE
         assert selects(selector) == {name}
         assert deployment["metadata"]["labels"][COMPONENT_LABEL] == name
-    (service,) = rendered.of_kind("Service")
+    service = rendered.web_service()
     assert selects(service["spec"]["selector"]) == {"web"}
 
 
 def test_probes_point_at_each_components_port(rendered: Rendered):
     for name, deployment in rendered.deployments().items():
         spec = container(deployment)
-        port = rendered.component_values(name)["port"]
-        (declared,) = spec["ports"]
+        values = rendered.component_values(name)
+        port = values["port"]
+        declared, *others = spec["ports"]
         assert declared["containerPort"] == port
         assert env_of(deployment)[COMPONENTS[name].port_env]["value"] == str(port)
         for probe, path in PROBE_PATHS.items():
             assert spec[probe]["httpGet"] == {"path": path, "port": declared["name"]}, (name, probe)
+        metrics_port = port
+        if name == "web":  # /metrics and /diagnostics on a port of their own
+            (ops,) = others
+            metrics_port = values["opsPort"]
+            assert (ops["name"], ops["containerPort"]) == ("ops", metrics_port)
+            assert env_of(deployment)["WEB_OPS_PORT"]["value"] == str(metrics_port)
+        else:
+            assert others == []
         annotations = deployment["spec"]["template"]["metadata"]["annotations"]
         if rendered.values["metrics"]["podAnnotations"]:
-            assert annotations["prometheus.io/port"] == str(port)
+            assert annotations["prometheus.io/port"] == str(metrics_port)
         else:
             assert "prometheus.io/scrape" not in annotations
 
@@ -329,8 +397,13 @@ def test_helm_lint_passes(helm: str):
         (["--set", "web.env.RANKING_DEPTH=300"], "/web/env/RANKING_DEPTH"),  # not a string
         (["--set-string", "extraEnv.CMC_API_KEY=sk-in-values"], "/extraEnv/CMC_API_KEY"),
         (["--set-string", "web.env.WEB_PORT=80"], "/web/env/WEB_PORT"),
+        (["--set-string", "web.env.WEB_OPS_PORT=80"], "/web/env/WEB_OPS_PORT"),
         # A numeric tag must be quoted: unquoted, a values file reads 1.10 as 1.1.
         (["--set", "image.tag=2"], "/image/tag"),
+        (["--set", "kafka.security.protocol=TLS"], "/kafka/security/protocol"),
+        (["--set", "kafka.security.sasl.mechanism=GSSAPI"], "/kafka/security/sasl/mechanism"),
+        (["--set", "kafka.replicationFactor=0"], "/kafka/replicationFactor"),
+        (["--set-string", "extraEnv.KAFKA_SASL_PASSWORD=pw"], "/extraEnv/KAFKA_SASL_PASSWORD"),
     ],
     ids=lambda v: v if isinstance(v, str) else " ".join(v),
 )
@@ -351,8 +424,24 @@ def test_the_schema_refuses(helm: str, args: list[str], error: str):
             [*REQUIRED, "--set", "web.autoscaling.enabled=true,web.autoscaling.minReplicas=11"],
             "must not exceed web.autoscaling.maxReplicas",
         ),
+        ([*REQUIRED, "--set", "web.opsPort=6667"], "web.opsPort must differ from web.port"),
+        (
+            [*REQUIRED, "--set", "kafka.security.protocol=SASL_SSL"],
+            "kafka.security.sasl.existingSecret is required with a SASL_* protocol",
+        ),
+        (
+            [*REQUIRED, "--set", "kafka.security.tls.certKey=tls.crt"],
+            "kafka.security.tls.certKey and keyKey go together",
+        ),
     ],
-    ids=["no-kafka", "no-secret", "hpa-min-over-max"],
+    ids=[
+        "no-kafka",
+        "no-secret",
+        "hpa-min-over-max",
+        "ops-port-is-web-port",
+        "sasl-without-secret",
+        "cert-without-key",
+    ],
 )
 def test_rendering_fails_with_a_reason(helm: str, args: list[str], error: str):
     result = helm_template(helm, *args)

@@ -198,3 +198,28 @@ def test_a_month_of_failing_polls_stays_within_the_plan():
         now = max(now, poll_started + budget.interval)
 
     assert spent <= FREE.monthly_credits
+
+
+def test_a_restored_ledger_admits_only_what_the_old_one_would_have():
+    old = CreditLedger(seconds_per_credit=10.0, tolerance_credits=5, now=0.0)
+    old.record(5, 0.0)
+    old.record(5, 0.0)  # 10 credits at t=0: paid until t=100, 50 s beyond the tolerance
+    assert old.wait(1, 0.0).seconds == 50.0
+    fresh = CreditLedger(seconds_per_credit=10.0, tolerance_credits=5, now=0.0)
+    assert fresh.wait(1, 0.0).seconds == 0  # a clean ledger would admit a call at once
+    fresh.restore(old.paid_until)
+    assert fresh.wait(1, 0.0) == old.wait(1, 0.0)
+    fresh.restore(0.0)  # an older state never moves the ledger back
+    assert fresh.paid_until == 100.0
+
+
+def test_available_credits_shrink_as_spending_runs_ahead_of_plan():
+    ledger = CreditLedger(seconds_per_credit=10.0, tolerance_credits=5, now=0.0)
+    assert ledger.available(0.0) == 5  # the whole tolerance
+    ledger.record(3, 0.0)  # paid until t=30
+    assert ledger.available(0.0) == 2
+    assert ledger.available(20.0) == 4  # the plan's pace pays 2 of them back by t=20
+    ledger.record(5, 20.0)  # paid until t=80: ahead of the tolerance, calls wait
+    assert ledger.available(20.0) == 0
+    assert ledger.wait(1, 20.0).seconds > 0
+    assert ledger.available(80.0) == 5

@@ -28,6 +28,8 @@ from topcoins.producers.errors import (
     UpstreamTimeout,
 )
 from topcoins.producers.ratelimit import Pacer
+from topcoins.schemas.codec import decode_as, encode
+from topcoins.schemas.records import PriceSnapshot
 
 BASE_URL = "https://pro-api.coinmarketcap.test"
 LISTING_FIXTURES = sorted(path.name for path in Path(FIXTURES).glob("cmc_listings_*.json"))
@@ -111,6 +113,27 @@ async def test_exact_values_and_snapshot_metadata(make_http):
     assert shib.price_usd == 1.3485738734875127e-05  # exponent notation in the body
     assert snapshot.total_count == 9813
     assert snapshot.fetched_at == datetime(2024, 9, 17, 16, 0, 38, 490000, tzinfo=UTC)
+
+
+async def test_fetched_at_is_when_the_answer_arrived_not_after_parsing_it(make_http, monkeypatch):
+    """Freshness is measured from the provider's answer: parsing and validating a large
+    listing take tens of milliseconds, which must count against the served age."""
+    from topcoins.producers import coinmarketcap
+
+    clock = [datetime(2026, 1, 1, tzinfo=UTC)]
+    parse_page = coinmarketcap._parse_page
+
+    def slow_parse(*args: Any) -> Any:
+        clock[0] = datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC)  # parsing takes 5 s
+        return parse_page(*args)
+
+    monkeypatch.setattr(coinmarketcap, "_parse_page", slow_parse)
+    recorder = Recorder(json_response(200, envelope("cmc_listings_2024-09-17T1600Z_limit20.json")))
+    client = CoinMarketCapClient(make_http(recorder, BASE_URL), API_KEY, now=lambda: clock[0])
+
+    snapshot = await client.fetch_listings(20)
+
+    assert snapshot.fetched_at == datetime(2026, 1, 1, tzinfo=UTC)
     assert len(snapshot.snapshot_id) == 32
     assert int(snapshot.snapshot_id, 16) >= 0
 
@@ -569,3 +592,203 @@ async def test_an_answer_that_trickles_in_is_cut_off_at_the_deadline():
 
     assert time.monotonic() - started < 0.5
     assert caught.value.retriable
+
+
+# --- values the records cannot carry: that quote is dropped and counted ------------------
+
+
+def _with(item: dict[str, Any], **usd: Any) -> dict[str, Any]:
+    item["quote"]["USD"].update(usd)
+    return item
+
+
+OUT_OF_RANGE_LISTINGS = [
+    pytest.param(
+        _with(listing(7), last_updated="9999-12-31T23:00:00-05:00"),
+        "timestamp_out_of_range",
+        id="last-updated-past-9999-in-utc",
+    ),
+    pytest.param(_with(listing(7), price=10**400), "number_out_of_range", id="price-beyond-double"),
+    pytest.param(_with(listing(7), volume_24h=-1.5), "negative_volume", id="negative-volume"),
+    pytest.param(listing(2**63), "number_out_of_range", id="id-beyond-long"),
+    pytest.param(listing(7, "S" * 33), "symbol_too_long", id="symbol-too-long"),
+    pytest.param(listing(7, "=HYPERLINK(1)"), "symbol_invalid", id="formula-symbol"),
+    pytest.param({**listing(7), "name": "N" * 10_000}, "name_too_long", id="name-too-long"),
+]
+
+
+@pytest.mark.parametrize(("bad", "reason"), OUT_OF_RANGE_LISTINGS)
+async def test_a_listing_the_records_cannot_carry_is_dropped_and_counted(make_http, bad, reason):
+    dropped: list[str] = []
+    body = page([listing(1, "BTC"), bad, listing(3, "ETH")], total_count=3)
+    client = CoinMarketCapClient(
+        make_http(Recorder(body), BASE_URL), API_KEY, now=lambda: FIXED_NOW, on_drop=dropped.append
+    )
+
+    snapshot = await client.fetch_listings(3)
+
+    assert [q.cmc_id for q in snapshot.quotes] == [1, 3]
+    assert dropped == [reason]
+    assert decode_as(PriceSnapshot, encode(snapshot)) == snapshot  # the rest publishes
+
+
+async def test_a_dropped_listing_does_not_make_the_page_partial(make_http):
+    items = [listing(i) for i in range(1, 301)]
+    _with(items[50], last_updated="9999-12-31T23:00:00-05:00")
+    recorder = Recorder(page(items, total_count=900))
+
+    snapshot = await fetch(make_http, recorder, depth=300)
+
+    assert len(snapshot.quotes) == 299
+    assert len(recorder.requests) == 1
+
+
+async def test_a_quote_the_records_cannot_carry_is_left_out_like_an_unknown_id(make_http):
+    dropped: list[str] = []
+    bad = _with(listing(1027, "ETH"), last_updated="9999-12-31T23:00:00-05:00")
+    recorder = Recorder(quotes_body([listing(1, "BTC"), bad]))
+    client = CoinMarketCapClient(make_http(recorder, BASE_URL), API_KEY, on_drop=dropped.append)
+
+    answer = await client.fetch_quotes([1, 1027])
+
+    assert [q.cmc_id for q in answer] == [1]
+    assert dropped == ["timestamp_out_of_range"]
+
+
+@pytest.mark.parametrize("price", ["NaN", "Infinity", "1e15"])
+async def test_a_price_sent_as_a_string_rejects_the_answer(make_http, price):
+    recorder = Recorder(page([_with(listing(1), price=price)], total_count=1))
+
+    with pytest.raises(BadResponseError, match=r"quote\.USD\.price must be a number"):
+        await fetch(make_http, recorder, depth=1)
+
+
+# CoinMarketCap's documented example answer of /v1/key/info.
+KEY_INFO = {
+    "data": {
+        "plan": {
+            "credit_limit_monthly": 120000,
+            "credit_limit_monthly_reset": "In 3 days, 19 hours, 56 minutes",
+            "credit_limit_monthly_reset_timestamp": "2019-09-01T00:00:00.000Z",
+            "rate_limit_minute": 60,
+        },
+        "usage": {
+            "current_minute": {"requests_made": 1, "requests_left": 59},
+            "current_day": {"credits_used": 1, "credits_left": 3999},
+            "current_month": {"credits_used": 1, "credits_left": 119999},
+        },
+    },
+    "status": {"timestamp": "2019-08-29T00:00:00.000Z", "error_code": 0, "error_message": ""},
+}
+
+
+async def test_key_info_parses_plan_and_usage(make_http):
+    recorder = Recorder(json_response(200, KEY_INFO))
+    client = CoinMarketCapClient(make_http(recorder, BASE_URL), API_KEY)
+    info = await client.fetch_key_info()
+    assert recorder.requests[0].url.path == "/v1/key/info"
+    assert (info.credit_limit_monthly, info.rate_limit_minute) == (120000, 60)
+    assert info.credit_limit_monthly_reset_at == datetime(2019, 9, 1, tzinfo=UTC)
+    assert (info.requests_made_minute, info.requests_left_minute) == (1, 59)
+    assert (info.credits_used_day, info.credits_left_day) == (1, 3999)
+    assert (info.credits_used_month, info.credits_left_month) == (1, 119999)
+    assert client.credits_used == 0  # no credit_count in the answer
+
+
+async def test_key_info_without_a_plan_is_a_bad_response(make_http):
+    body = copy.deepcopy(KEY_INFO)
+    body["data"]["plan"]["credit_limit_monthly"] = "lots"
+    client = CoinMarketCapClient(make_http(Recorder(json_response(200, body)), BASE_URL), API_KEY)
+    with pytest.raises(BadResponseError, match="credit_limit_monthly must be an integer"):
+        await client.fetch_key_info()
+
+
+async def test_credits_used_sums_status_credit_count_of_each_page(make_http):
+    first = {"status": {"error_code": 0, "credit_count": 25, "total_count": 6000}}
+    first["data"] = [listing(i) for i in range(1, 5001)]
+    last = {"status": {"error_code": 0, "credit_count": 5, "total_count": 6000}}
+    last["data"] = [listing(i) for i in range(5001, 6001)]
+    recorder = Recorder(json_response(200, first), json_response(200, last))
+    client = CoinMarketCapClient(make_http(recorder, BASE_URL), API_KEY)
+    await client.fetch_listings(6000)
+    assert client.credits_used == 30
+
+
+# --- market cap and 24 h change: optional; out of range is null, counted, the quote kept ----
+
+
+async def test_market_cap_and_24h_change_are_read_from_the_quote(make_http):
+    recorder = Recorder(json_response(200, envelope("cmc_listings_2024-09-17T1600Z_limit20.json")))
+
+    snapshot = await fetch(make_http, recorder, depth=20)
+
+    usd = _BTC["quote"]["USD"]
+    assert snapshot.quotes[0].market_cap_usd == usd["market_cap"]
+    assert snapshot.quotes[0].percent_change_24h == usd["percent_change_24h"]
+    assert usd["market_cap"] > 0
+    assert all(q.market_cap_usd is not None for q in snapshot.quotes)
+
+
+async def test_missing_market_cap_and_change_stay_none(make_http):
+    snapshot = await fetch(make_http, Recorder(page([listing(1)], total_count=1)), depth=1)
+
+    assert (snapshot.quotes[0].market_cap_usd, snapshot.quotes[0].percent_change_24h) == (
+        None,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("usd", "reason"),
+    [
+        ({"market_cap": 10**400}, "number_out_of_range"),
+        ({"market_cap": -5.0}, "negative_market_cap"),
+        ({"percent_change_24h": 10**400}, "number_out_of_range"),
+        ({"percent_change_24h": -100.5}, "number_out_of_range"),
+    ],
+)
+async def test_an_out_of_range_market_value_is_null_and_counted_and_the_quote_kept(
+    make_http, usd, reason
+):
+    nulled: list[str] = []
+    dropped: list[str] = []
+    good = _with(listing(1, "BTC"), market_cap=1.2e12, percent_change_24h=-3.25)
+    bad = _with(listing(3, "ETH"), **{"market_cap": 4.0e11, "percent_change_24h": 1.5, **usd})
+    client = CoinMarketCapClient(
+        make_http(Recorder(page([good, bad], total_count=2)), BASE_URL),
+        API_KEY,
+        on_drop=dropped.append,
+        on_null=nulled.append,
+    )
+
+    snapshot = await client.fetch_listings(2)
+
+    assert [q.cmc_id for q in snapshot.quotes] == [1, 3]
+    assert (snapshot.quotes[0].market_cap_usd, snapshot.quotes[0].percent_change_24h) == (
+        1.2e12,
+        -3.25,
+    )
+    kept = snapshot.quotes[1]
+    field = "market_cap_usd" if "market_cap" in usd else "percent_change_24h"
+    assert getattr(kept, field) is None
+    assert kept.price_usd is not None
+    assert (nulled, dropped) == ([reason], [])
+    assert decode_as(PriceSnapshot, encode(snapshot)) == snapshot
+
+
+async def test_an_out_of_range_market_value_in_a_quotes_answer_is_null_and_counted(make_http):
+    nulled: list[str] = []
+    recorder = Recorder(quotes_body([_with(listing(1, "BTC"), market_cap=-1.0)]))
+    client = CoinMarketCapClient(make_http(recorder, BASE_URL), API_KEY, on_null=nulled.append)
+
+    (quote,) = await client.fetch_quotes([1])
+
+    assert quote.market_cap_usd is None
+    assert nulled == ["negative_market_cap"]
+
+
+async def test_a_market_cap_sent_as_a_string_rejects_the_answer(make_http):
+    recorder = Recorder(page([_with(listing(1), market_cap="1e12")], total_count=1))
+
+    with pytest.raises(BadResponseError, match=r"quote\.USD\.market_cap must be a number"):
+        await fetch(make_http, recorder, depth=1)

@@ -23,6 +23,8 @@ from topcoins.producers.errors import (
     UpstreamTimeout,
 )
 from topcoins.producers.ratelimit import Pacer, SlidingWindowLimiter, Window
+from topcoins.schemas.codec import decode_as, encode
+from topcoins.schemas.records import RankingSnapshot
 
 BASE_URL = "https://min-api.cryptocompare.test"
 FIXED_NOW = datetime(2022, 9, 21, 19, 16, 0, 123456, tzinfo=UTC)
@@ -381,3 +383,95 @@ async def test_the_rate_limit_block_reaches_the_limiter(make_http):
     assert len(recorder.requests) == 1
     assert caught.value.retry_after == 86400.0
     assert limiter.calls("day", 0.0) == body["RateLimit"]["calls_made"]["day"]
+
+
+async def test_rate_limit_reads_calls_made_and_left(make_http):
+    body = {
+        "Response": "Success",
+        "Message": "",
+        "HasWarning": False,
+        "Type": 100,
+        "RateLimit": {},
+        "Data": {
+            "calls_made": {"second": 1, "minute": 2, "hour": 3, "day": 4, "month": 5},
+            "calls_left": {"second": 19, "minute": 298, "hour": 2997, "day": 7496, "month": 1},
+        },
+    }
+    recorder = Recorder(json_response(200, body))
+    client = CryptoCompareClient(make_http(recorder, BASE_URL), API_KEY)
+    usage = await client.fetch_rate_limit()
+    assert recorder.requests[0].url.path == "/stats/rate/limit"
+    assert usage.calls_made["day"] == 4
+    assert usage.max_calls == {"second": 20, "minute": 300, "hour": 3000, "day": 7500, "month": 6}
+
+
+async def test_rate_limit_without_counts_is_a_bad_response(make_http):
+    body = {"Response": "Success", "Type": 100, "Data": {}}
+    client = CryptoCompareClient(make_http(Recorder(json_response(200, body)), BASE_URL), API_KEY)
+    with pytest.raises(BadResponseError, match="calls_made"):
+        await client.fetch_rate_limit()
+
+
+# --- values the records cannot carry: that asset is dropped and counted ------------------
+
+
+def _symbol(value: str):
+    return lambda item: item["CoinInfo"].update(Name=value)
+
+
+OUT_OF_RANGE_ASSETS = [
+    pytest.param(_symbol("=HYPERLINK(1)"), "symbol_invalid", id="formula-symbol"),
+    pytest.param(_symbol("@SUM(A1)"), "symbol_invalid", id="at-symbol"),
+    pytest.param(_symbol("X" * 33), "symbol_too_long", id="symbol-too-long"),
+    pytest.param(
+        lambda item: item["CoinInfo"].update(FullName="N" * 100_000),
+        "name_too_long",
+        id="name-too-long",
+    ),
+    pytest.param(
+        lambda item: item["RAW"]["USD"].update(TOTALVOLUME24HTO=-3.0),
+        "negative_volume",
+        id="negative-volume",
+    ),
+    pytest.param(
+        lambda item: item["RAW"]["USD"].update(TOTALVOLUME24HTO=10**400),
+        "number_out_of_range",
+        id="volume-beyond-double",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "reason"), OUT_OF_RANGE_ASSETS)
+async def test_an_asset_the_records_cannot_carry_is_dropped_and_counted(make_http, change, reason):
+    items = copy.deepcopy(items_2020())
+    change(items[1])
+    dropped: list[str] = []
+    recorder = Recorder(json_response(200, body_with(items, count=len(items))))
+    client = CryptoCompareClient(
+        make_http(recorder, BASE_URL), API_KEY, now=lambda: FIXED_NOW, on_drop=dropped.append
+    )
+
+    snapshot = await client.fetch_ranking(100)
+
+    assert dropped == [reason]
+    assert len(snapshot.assets) == len(items) - 1
+    assert [a.position for a in snapshot.assets] == [1, *range(3, len(items) + 1)]
+    assert all(len(a.symbol) <= 32 and len(a.name) <= 128 for a in snapshot.assets)
+    assert decode_as(RankingSnapshot, encode(snapshot)) == snapshot
+
+
+async def test_a_page_whose_assets_were_all_dropped_does_not_end_the_paging(make_http):
+    first = copy.deepcopy(items_2022())
+    for item in first:
+        item["CoinInfo"]["Name"] = "=" + item["CoinInfo"]["Name"]
+    recorder = Recorder(
+        json_response(200, body_with(first, count=200)),
+        json_response(200, body_with(items_2020(), count=200)),
+        json_response(200, body_with([], count=200)),
+    )
+
+    _, snapshot = await fetch(make_http, recorder, depth=200)
+
+    assert len(recorder.requests) == 3
+    start = len(first) + 1
+    assert [a.position for a in snapshot.assets] == list(range(start, start + len(items_2020())))

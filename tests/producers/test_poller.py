@@ -417,3 +417,15 @@ def test_the_counters_every_service_exposes_start_at_zero(registry):
     for name in ("retries", "rejected_answers", "skipped_messages", "status_publish_failures"):
         value = registry.get_sample_value(f"topcoins_producer_{name}_total", {"provider": PROVIDER})
         assert value == 0.0, name
+
+
+def test_failed_polls_in_a_row_go_back_to_zero_after_a_success():
+    registry = CollectorRegistry()
+    metrics = ProducerMetrics(PROVIDER, registry)
+    name = "topcoins_producer_consecutive_failed_polls"
+    assert registry.get_sample_value(name, {"provider": PROVIDER}) == 0
+    for _ in range(3):
+        metrics.poll(success=False)
+    assert registry.get_sample_value(name, {"provider": PROVIDER}) == 3
+    metrics.poll(success=True)
+    assert registry.get_sample_value(name, {"provider": PROVIDER}) == 0

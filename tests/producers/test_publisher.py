@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from prometheus_client import REGISTRY
 
 from topcoins.kafka_admin import ensure_topics
 from topcoins.producers.errors import BadResponseError
@@ -114,6 +115,23 @@ async def test_publish_sends_encoded_value_key_and_headers():
         "fetched_at": b"2024-09-17T16:00:38.490+00:00",
         "snapshot_id": snapshot.snapshot_id.encode(),
         "schema": b"PriceSnapshot",
+    }
+
+
+async def test_publish_times_the_encode_and_publish_stages():
+    publisher, _ = fake_publisher()
+
+    def count(stage: str) -> float:
+        labels = {"provider": "coinmarketcap", "stage": stage}
+        return REGISTRY.get_sample_value("topcoins_producer_stage_seconds_count", labels) or 0.0
+
+    before = {stage: count(stage) for stage in ("encode", "publish")}
+    async with publisher:
+        await publisher.publish("topcoins.prices.v1", KEY, big_price_snapshot(3))
+
+    assert {stage: count(stage) - before[stage] for stage in before} == {
+        "encode": 1,
+        "publish": 1,
     }
 
 

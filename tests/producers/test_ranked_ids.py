@@ -11,9 +11,10 @@ import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from prometheus_client import CollectorRegistry
 
+from tests import generations, wire
 from topcoins.kafka_admin import ensure_topics
 from topcoins.producers.metrics import ProducerMetrics
-from topcoins.producers.ranked_ids import RankedIds, RankedIdsReader
+from topcoins.producers.ranked_ids import MixedGeneration, RankedIds, RankedIdsReader
 from topcoins.schemas.codec import DecodeError, encode
 from topcoins.schemas.records import TopCoin, TopListMeta
 from topcoins.schemas.topics import META_KEY, Topics
@@ -21,10 +22,10 @@ from topcoins.schemas.topics import META_KEY, Topics
 AT = datetime(2024, 9, 17, 16, 0, tzinfo=UTC)
 
 
-def row(rank: int, symbol: str, cmc_id: int | None) -> tuple[bytes, bytes]:
+def row(rank: int, symbol: str, cmc_id: int | None, ranking: str = "rank-1") -> tuple[bytes, bytes]:
     coin = TopCoin(
         rank, symbol, symbol.title(), cmc_id, 1.0 if cmc_id else None,
-        "exact" if cmc_id else "unmatched", 1e9, AT, AT, "rank-1", "price-1",
+        "exact" if cmc_id else "unmatched", 1e9, AT, AT, ranking, "price-1",
     )  # fmt: skip
     return symbol.encode(), encode(coin)
 
@@ -52,8 +53,8 @@ def test_tombstones_and_newer_rows_change_the_next_generation():
         ids.apply(key, value)
 
     ids.apply(b"ETH", None)
-    ids.apply(*row(1, "BTC", 1))
-    ids.apply(*row(2, "SOL", 5426))
+    ids.apply(*row(1, "BTC", 1, ranking="rank-2"))
+    ids.apply(*row(2, "SOL", 5426, ranking="rank-2"))
     assert ids.ids == (1027, 1)  # unchanged until the generation closes
     ids.apply(*meta("BTC", "SOL", ranking="rank-2"))
 
@@ -89,7 +90,13 @@ def test_the_reader_skips_and_counts_what_it_cannot_use(caplog):
     registry = CollectorRegistry()
     topic = Topics.for_prefix("t").top
     reader = RankedIdsReader("unused:9092", topic, ProducerMetrics("coinmarketcap", registry))
-    raw = [row(1, "ETH", 1027), (b"BTC", b"garbage"), meta("ETH")]
+    raw = [
+        row(1, "ETH", 1027),
+        (b"BTC", b"garbage"),
+        (b"BTC", wire.out_of_range("top_coin", "BTC")),  # valid Avro, timestamp out of range
+        (META_KEY.encode(), wire.out_of_range("top_list_meta")),
+        meta("ETH"),
+    ]
     messages = [Message(topic.name, 0, offset, k, v) for offset, (k, v) in enumerate(raw)]
 
     reader.apply_batches({TopicPartition(topic.name, 0): messages})
@@ -98,9 +105,11 @@ def test_the_reader_skips_and_counts_what_it_cannot_use(caplog):
     skipped = registry.get_sample_value(
         "topcoins_producer_skipped_messages_total", {"provider": "coinmarketcap"}
     )
-    assert skipped == 1
-    record = next(r for r in caplog.records if r.getMessage() == "skipped a top-topic message")
-    assert (record.topic, record.partition, record.offset) == (topic.name, 0, 1)
+    assert skipped == 3
+    records = [r for r in caplog.records if r.getMessage() == "skipped a top-topic message"]
+    assert [(r.topic, r.partition, r.offset) for r in records] == [
+        (topic.name, 0, n) for n in (1, 2, 3)
+    ]
 
 
 async def test_the_reader_follows_the_top_topic_on_a_real_broker(bootstrap_servers):
@@ -118,7 +127,10 @@ async def test_the_reader_follows_the_top_topic_on_a_real_broker(bootstrap_serve
                     break
                 await asyncio.sleep(0.05)
             assert reader.ids() == (1027, 1)
-            for key, value in [row(1, "SOL", 5426), meta("SOL", ranking="rank-2")]:
+            for key, value in [
+                row(1, "SOL", 5426, ranking="rank-2"),
+                meta("SOL", ranking="rank-2"),
+            ]:
                 await producer.send_and_wait(topic.name, key=key, value=value)
             for _ in range(300):
                 if reader.ids() == (5426,):
@@ -128,3 +140,129 @@ async def test_the_reader_follows_the_top_topic_on_a_real_broker(bootstrap_serve
         await reader.stop()  # safe twice
     finally:
         await producer.stop()
+
+
+@pytest.mark.parametrize("case", generations.CASES, ids=lambda case: case.name)
+def test_a_meta_whose_rows_mix_generations_leaves_the_ids_alone(case):
+    ids = RankedIds()
+    seen = []
+    for key, value in case.messages:
+        try:
+            closed = ids.apply(key, value)
+        except MixedGeneration:
+            seen.append(generations.REFUSED)
+            continue
+        if closed:
+            assert ids.ids == tuple(
+                generations.cmc_id(symbol, ids.generation) for symbol in generations.SYMBOLS
+            )
+            seen.append(ids.generation)
+    assert seen == case.at_metas
+
+
+class HighwaterConsumer:
+    """Answers ``highwater(tp)`` like aiokafka after a fetch (None before one)."""
+
+    def __init__(self, highwater: int | None) -> None:
+        self._highwater = highwater
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return self._highwater
+
+
+def test_the_reader_reports_its_consumer_lag():
+    registry = CollectorRegistry()
+    topic = Topics.for_prefix("t").top
+    reader = RankedIdsReader("unused:9092", topic, ProducerMetrics("coinmarketcap", registry))
+    raw = [row(1, "ETH", 1027), meta("ETH")]
+    messages = [Message(topic.name, 0, offset, k, v) for offset, (k, v) in enumerate(raw)]
+    reader.apply_batches({TopicPartition(topic.name, 0): messages})
+    labels = {"provider": "coinmarketcap", "reader": "ranked_ids"}
+
+    reader._report_lag(HighwaterConsumer(None))  # no fetch answer yet: nothing to report
+    assert registry.get_sample_value("topcoins_producer_consumer_lag_messages", labels) is None
+
+    reader._report_lag(HighwaterConsumer(7))  # next offset 2, end 7
+    assert registry.get_sample_value("topcoins_producer_consumer_lag_messages", labels) == 5
+
+
+class ScriptedConsumer:
+    """Stands in for the reader's consumer: ``start`` raises ``fail``, else the topic is
+    there, every fetch is empty and the high watermark is ``highwater``."""
+
+    def __init__(self, topic: str, fail: Exception | None = None, highwater: int = 0) -> None:
+        self.topic, self.fail, self.hw = topic, fail, highwater
+
+    async def start(self) -> None:
+        if self.fail is not None:
+            raise self.fail
+
+    async def topics(self) -> set[str]:
+        return {self.topic}
+
+    def assign(self, partitions: list[TopicPartition]) -> None:
+        pass
+
+    async def seek_to_beginning(self, *partitions: TopicPartition) -> None:
+        pass
+
+    async def getmany(self, timeout_ms: int = 0) -> dict:
+        await asyncio.sleep(0.001)
+        return {}
+
+    def highwater(self, tp: TopicPartition) -> int:
+        return self.hw
+
+    async def stop(self) -> None:
+        pass
+
+
+async def wait_for(condition, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.005)
+
+
+def stuck_gauge(registry: CollectorRegistry, topic: str) -> float | None:
+    labels = {"provider": "coinmarketcap", "topic": topic}
+    return registry.get_sample_value("topcoins_producer_consumer_stuck", labels)
+
+
+async def test_a_reader_that_keeps_failing_is_stuck_until_it_reads_again():
+    topic = Topics.for_prefix("t").top
+    registry = CollectorRegistry()
+    consumers = iter(
+        [ScriptedConsumer(topic.name, OSError("broker unreachable"))] * 3
+        + [ScriptedConsumer(topic.name)] * 100
+    )
+    reader = RankedIdsReader(
+        "unused:9092",
+        topic,
+        ProducerMetrics("coinmarketcap", registry),
+        consumer_factory=lambda: next(consumers),
+        retry_first_s=0.05,
+        retry_max_s=0.05,
+    )
+    async with reader:
+        await wait_for(lambda: reader.stuck_reason is not None)
+        assert "3 failed attempts in a row" in (reader.stuck_reason or "")
+        assert "broker unreachable" in (reader.stuck_reason or "")
+        assert stuck_gauge(registry, topic.name) == 1
+        await wait_for(lambda: reader.stuck_reason is None)  # the fourth consumer reads
+        assert stuck_gauge(registry, topic.name) == 0
+
+
+async def test_a_reader_that_does_not_advance_while_messages_wait_is_stuck():
+    topic = Topics.for_prefix("t").top
+    registry = CollectorRegistry()
+    reader = RankedIdsReader(
+        "unused:9092",
+        topic,
+        ProducerMetrics("coinmarketcap", registry),
+        consumer_factory=lambda: ScriptedConsumer(topic.name, highwater=5),  # 5 never come
+    )
+    reader.progress.stuck_after_s = 0.05
+    async with reader:
+        await wait_for(lambda: reader.stuck_reason is not None)
+    assert "although messages wait after positions {0: 0}" in (reader.stuck_reason or "")
+    assert stuck_gauge(registry, topic.name) == 1

@@ -106,6 +106,14 @@ async def test_the_error_is_one_line_short_and_never_holds_a_key(registry):
     assert len(sent.last_error) == MAX_ERROR_CHARS
 
 
+@pytest.mark.parametrize("key", ["KEY-9f3a\n", "KEY-9f3a\r\n", "kéy-9f3a"])
+def test_one_line_redacts_the_repr_and_bytes_forms_of_a_key(key):
+    text = f"ServerError: Illegal header value {key.encode()!r} (key {key!r})"
+    line = one_line(text, [key])
+    assert "9f3a" not in line
+    assert line == "ServerError: Illegal header value b'***' (key '***')"
+
+
 def test_one_line_leaves_short_text_alone():
     assert one_line("HTTP 502") == "HTTP 502"
 

@@ -1,3 +1,4 @@
+import dataclasses
 import io
 import json
 from datetime import UTC, datetime
@@ -6,8 +7,16 @@ import avro.io
 import avro.schema
 import pytest
 
+from tests.schemas.test_codec_identity import avro_datum
 from topcoins.schemas import codec
-from topcoins.schemas.codec import DecodeError, decode, decode_as, encode, fingerprint_of
+from topcoins.schemas.codec import (
+    DecodeError,
+    EncodeError,
+    decode,
+    decode_as,
+    encode,
+    fingerprint_of,
+)
 from topcoins.schemas.records import (
     PriceQuote,
     PriceSnapshot,
@@ -114,7 +123,7 @@ def _evolved(filename: str, extra_field: dict) -> avro.schema.Schema:
     return avro.schema.parse(json.dumps(doc))
 
 
-NEW_FIELD = {"name": "market_cap_usd", "type": ["null", "double"], "default": None}
+NEW_FIELD = {"name": "circulating_supply", "type": ["null", "double"], "default": None}
 
 
 def test_a_newer_schema_with_an_optional_field_reads_old_messages():
@@ -122,23 +131,151 @@ def test_a_newer_schema_with_an_optional_field_reads_old_messages():
     newer = _evolved("top_coin.avsc", NEW_FIELD)
     reader = avro.io.DatumReader(codec.load_schema("top_coin.avsc"), newer)
     datum = reader.read(avro.io.BinaryDecoder(io.BytesIO(old_bytes[10:])))
-    assert datum["market_cap_usd"] is None
+    assert datum["circulating_supply"] is None
     assert datum["symbol"] == "BTC"
 
 
 def test_the_current_reader_reads_messages_of_a_newer_published_version(monkeypatch):
     newer = _evolved("top_coin.avsc", NEW_FIELD)
     buffer = io.BytesIO()
-    datum = codec._to_avro(RECORDS[2]) | {"market_cap_usd": 1.2e12}
+    datum = avro_datum(RECORDS[2]) | {"circulating_supply": 1.9e7}
     avro.io.DatumWriter(newer).write(datum, avro.io.BinaryEncoder(buffer))
     message = codec.MAGIC + fingerprint_of(newer) + buffer.getvalue()
     with pytest.raises(DecodeError, match="unknown schema fingerprint"):
         decode(message)
     # Once the newer version is published, old code resolves it to the schema it knows.
     published = codec.published_schemas()
-    monkeypatch.setattr(codec, "published_schemas", lambda: [*published, ("top_coin.v2", newer)])
+    monkeypatch.setattr(codec, "published_schemas", lambda: [*published, ("top_coin.v9", newer)])
     codec._bindings.cache_clear()
     try:
         assert decode(message) == RECORDS[2]
     finally:
         codec._bindings.cache_clear()
+
+
+def _older(filename: str, drop: str) -> avro.schema.Schema:
+    doc = json.loads((codec.resources.files("topcoins.schemas") / filename).read_text())
+    doc["fields"] = [field for field in doc["fields"] if field["name"] != drop]
+    return avro.schema.parse(json.dumps(doc))
+
+
+def test_messages_of_an_older_published_version_get_the_new_field_s_default(monkeypatch):
+    older = _older("top_coin.avsc", "pricing_snapshot_id")
+    datum = avro_datum(RECORDS[2])
+    del datum["pricing_snapshot_id"]
+    buffer = io.BytesIO()
+    avro.io.DatumWriter(older).write(datum, avro.io.BinaryEncoder(buffer))
+    message = codec.MAGIC + fingerprint_of(older) + buffer.getvalue()
+    published = codec.published_schemas()
+    monkeypatch.setattr(codec, "published_schemas", lambda: [("top_coin.v0", older), *published])
+    codec._bindings.cache_clear()
+    try:
+        assert decode(message) == dataclasses.replace(RECORDS[2], pricing_snapshot_id=None)
+    finally:
+        codec._bindings.cache_clear()
+
+
+def _with_body(record, body: bytes) -> bytes:
+    return encode(record)[:10] + body
+
+
+def _long(value: int) -> bytes:
+    zigzag = (value << 1) ^ (value >> 63)
+    out = bytearray()
+    while zigzag > 0x7F:
+        out.append(zigzag & 0x7F | 0x80)
+        zigzag >>= 7
+    return bytes(out) + bytes([zigzag])
+
+
+def _string(text: str) -> bytes:
+    return _long(len(text.encode())) + text.encode()
+
+
+def _meta_body(ranking_fetched_at_ms: int) -> bytes:
+    """A valid TopListMeta body: no symbols, then the given ``ranking_fetched_at``."""
+    return b"\x00" + _string("r") + _long(ranking_fetched_at_ms) + b"\x00\x00\x00\x02\x00"
+
+
+def test_the_hand_built_body_decodes():
+    meta = decode(_with_body(RECORDS[5], _meta_body(1_700_000_000_123)))
+    assert meta.ranking_fetched_at == datetime(2023, 11, 14, 22, 13, 20, 123000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "millis",
+    [10**15, -(10**15), 2**63 - 1, -(2**63)],
+    ids=["year-33658", "before-year-1", "max-long", "min-long"],
+)
+def test_a_timestamp_python_cannot_represent_is_a_decode_error(millis):
+    with pytest.raises(DecodeError, match="TopListMeta"):
+        decode(_with_body(RECORDS[5], _meta_body(millis)))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\x05",  # a negative array block count whose block size is missing
+        b"\x00" + _long(2**62) + b"r",  # a string longer than the message
+        b"\x00" + _string("r") + _long(0) + b"\x06",  # union branch 3 of a 2-branch union
+        b"\x00" + _string("r") + _long(0) + b"\x00\x00\x00\x02\x00" + b"extra",
+        b"\x00" + b"\x01\xff",  # a string of length -1
+        b"\x00" + _long(2) + b"\xc3\x28" + _long(0) + b"\x00\x00\x00\x02\x00",  # not UTF-8
+        b"\xff" * 20,  # an overlong varint
+    ],
+    ids=["block-size", "long-string", "union-index", "trailing", "negative", "utf8", "varint"],
+)
+def test_malformed_bodies_are_decode_errors(body):
+    with pytest.raises(DecodeError):
+        decode(_with_body(RECORDS[5], body))
+
+
+def test_a_writer_computing_the_fingerprint_by_the_letter_of_the_specification_is_understood():
+    # The avro package keeps {"type":"long"} for timestamp-millis in the canonical form; the
+    # specification (and Java, fastavro) write "long", which gives another fingerprint.
+    import fastavro.schema
+
+    schema = codec.load_schema("top_coin.avsc")
+    canonical = fastavro.schema.to_parsing_canonical_form(
+        fastavro.parse_schema(json.loads(str(schema)))
+    )
+    by_the_letter = bytes.fromhex(fastavro.schema.fingerprint(canonical, "CRC-64-AVRO"))
+    assert by_the_letter != fingerprint_of(schema)
+    message = codec.MAGIC + by_the_letter + encode(RECORDS[2])[10:]
+    assert decode(message) == RECORDS[2]
+
+
+@pytest.mark.parametrize(
+    ("record", "why"),
+    [
+        (dataclasses.replace(RECORDS[2], rank=2.5), "rank"),
+        (dataclasses.replace(RECORDS[2], rank=2**63), "too large"),
+        (dataclasses.replace(RECORDS[2], price_usd="1.5"), "price_usd"),
+        (dataclasses.replace(RECORDS[2], symbol=None), "symbol"),
+        (dataclasses.replace(RECORDS[2], name="\ud800"), "surrogates"),
+    ],
+    ids=["float-in-long", "long-overflow", "string-in-double", "null", "surrogate"],
+)
+def test_a_record_that_does_not_fit_its_schema_is_an_encode_error(record, why):
+    with pytest.raises(EncodeError, match=why):
+        encode(record)
+
+
+def test_encode_refuses_what_is_not_a_record():
+    with pytest.raises(TypeError, match="not a topcoins record"):
+        encode(object())
+
+
+def test_market_cap_and_24h_change_travel_in_version_2_and_default_to_none_from_version_1():
+    quote = PriceQuote(1, "BTC", "Bitcoin", "bitcoin", 1, 58216.51, 2.1e10, NOW, 1.1e12, -2.5)
+    snapshot = PriceSnapshot("p1", NOW, 1, (quote,))
+    assert decode(encode(snapshot)) == snapshot
+    row = dataclasses.replace(RECORDS[2], market_cap_usd=1.1e12, percent_change_24h=-2.5)
+    assert decode(encode(row)) == row
+    v1 = codec.load_schema("published/top_coin.v1.avsc")
+    datum = {k: v for k, v in avro_datum(row).items() if k in {f.name for f in v1.fields}}
+    buffer = io.BytesIO()
+    avro.io.DatumWriter(v1).write(datum, avro.io.BinaryEncoder(buffer))
+    old = decode(codec.MAGIC + fingerprint_of(v1) + buffer.getvalue())
+    assert (old.market_cap_usd, old.percent_change_24h) == (None, None)
+    assert old == RECORDS[2]

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from datetime import timedelta
+import logging
+import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client import CollectorRegistry
 
+from tests import wire
 from tests.streams.snapshots import prices_from_fixture, ranking_from_fixture
 from topcoins.schemas import codec
 from topcoins.schemas.records import TopCoin, TopListMeta
@@ -16,6 +19,9 @@ from topcoins.schemas.topics import META_KEY
 from topcoins.settings import Settings
 from topcoins.streams.agents import Outcome, is_caught_up
 from topcoins.streams.app import build_worker
+from topcoins.streams.faults import KillAfterRows
+from topcoins.streams.join import join_top_list
+from topcoins.streams.tables import SnapshotKind
 
 VOLUME_2020 = ranking_from_fixture("cc_totalvolfull_2020-05-04_page0_limit10.json")
 MKTCAP_2020 = ranking_from_fixture(
@@ -160,13 +166,58 @@ async def test_malformed_message_is_skipped_counted_and_the_next_processed(
 
     assert await put(ranks, b"\x00not avro", b"cryptocompare") is Outcome.UNDECODABLE
     assert await put(ranks, b"\xc3\x01" + b"\x00" * 8 + b"x", b"x") is Outcome.UNDECODABLE
+    # Valid Avro whose timestamp is out of datetime's range: skipped the same way.
+    assert await put(ranks, wire.out_of_range("ranking"), b"cryptocompare") is Outcome.UNDECODABLE
     assert await put(ranks, PRICES_2020, b"cryptocompare") is Outcome.WRONG_TYPE
     assert await put(ranks, VOLUME_2020, b"cryptocompare") is Outcome.PUBLISHED
 
     skipped = "topcoins_worker_skipped_messages_total"
-    assert metric(registry, skipped, topic=topic, reason="undecodable") == 2
+    assert metric(registry, skipped, topic=topic, reason="undecodable") == 3
     assert metric(registry, skipped, topic=topic, reason="wrong_type") == 1
     assert [key for key, _ in top.take()][-1] == META_KEY
+
+
+async def test_a_message_whose_handling_raises_is_counted_and_the_next_processed(
+    worker, ranks, registry, top, monkeypatch, caplog
+):
+    from topcoins.streams import agents
+
+    real_join = agents.join_top_list
+    calls = {"n": 0}
+
+    def join_failing_once(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("boom")
+        return real_join(*args, **kwargs)
+
+    monkeypatch.setattr(agents, "join_top_list", join_failing_once)
+
+    assert await put(ranks, VOLUME_2020, b"cryptocompare") is Outcome.FAILED
+    assert await put(ranks, MKTCAP_2020, b"cryptocompare") is Outcome.PUBLISHED
+
+    topic = worker.topics.ranks.get_topic_name()
+    skipped = "topcoins_worker_skipped_messages_total"
+    assert metric(registry, skipped, topic=topic, reason="failed") == 1
+    record = next(r for r in caplog.records if r.getMessage().startswith("failed to handle"))
+    assert (record.topic, record.offset, record.reason) == (topic, 0, "failed")
+    assert top.metas()[-1].ranking_snapshot_id == MKTCAP_2020.snapshot_id
+
+
+async def test_a_snapshot_from_the_future_is_skipped_and_blocks_nothing(
+    worker, ranks, registry, top
+):
+    # Kept in force, a ranking "fetched" in 9999 would make every real one look stale.
+    far = dataclasses.replace(
+        VOLUME_2020, snapshot_id="far", fetched_at=datetime(9999, 12, 30, tzinfo=UTC)
+    )
+    assert await put(ranks, far, b"cryptocompare") is Outcome.FROM_FUTURE
+    assert await put(ranks, VOLUME_2020, b"cryptocompare") is Outcome.PUBLISHED
+
+    topic = worker.topics.ranks.get_topic_name()
+    skipped = "topcoins_worker_skipped_messages_total"
+    assert metric(registry, skipped, topic=topic, reason="from_future") == 1
+    assert top.metas()[-1].ranking_snapshot_id == VOLUME_2020.snapshot_id
 
 
 async def test_undecodable_message_is_logged_with_its_position(ranks, caplog):
@@ -220,6 +271,16 @@ async def test_join_metrics(worker, ranks, prices, registry):
     assert metric(registry, "topcoins_worker_join_seconds_count") == 2
     assert metric(registry, "topcoins_worker_rows_written_total", kind="row") == 20
     assert metric(registry, "topcoins_worker_rows_written_total", kind="tombstone") == 0
+
+
+async def test_stage_times_per_snapshot_kind(worker, ranks, prices, registry):
+    await put(ranks, MKTCAP_2020, b"cryptocompare")
+    await put(prices, PRICES_2020, b"coinmarketcap")
+
+    stage = "topcoins_worker_stage_seconds_count"
+    for kind in ("ranking", "prices"):
+        for name in ("decode", "join", "write"):
+            assert metric(registry, stage, kind=kind, stage=name) == 1, (kind, name)
 
 
 async def test_every_top_message_carries_its_generation_in_headers(worker, ranks, prices, top):
@@ -370,3 +431,109 @@ async def test_rows_found_on_the_topic_at_start_are_tombstoned_unless_ranked(
 
     await put(ranks, MKTCAP_2020, b"cryptocompare")
     assert "ORPHAN" not in [key for key, value in top.take() if value is None]  # only once
+
+
+async def test_a_price_of_zero_or_below_is_published_as_null_and_counted(
+    worker, ranks, prices, top, registry, caplog
+):
+    caplog.set_level(logging.INFO)
+    await put(ranks, VOLUME_2020, b"cryptocompare")
+    bad = {"BTC": 0.0, "ETH": -2.5}
+    zeroed = dataclasses.replace(
+        PRICES_2020,
+        quotes=tuple(
+            dataclasses.replace(q, price_usd=bad[q.symbol]) if q.symbol in bad else q
+            for q in PRICES_2020.quotes
+        ),
+    )
+    top.take()
+
+    assert await put(prices, zeroed, b"coinmarketcap") is Outcome.PUBLISHED
+
+    published = {value.symbol: value for _, value in top.take() if hasattr(value, "price_usd")}
+    assert published["BTC"].price_usd is None and published["ETH"].price_usd is None
+    assert all(row.price_usd is None or row.price_usd > 0 for row in table_rows(worker).values())
+    assert metric(registry, "topcoins_worker_invalid_prices") == 2
+    [line] = [r for r in caplog.records if r.getMessage() == "published top list"][-1:]
+    ids = {q.cmc_id for q in zeroed.quotes if q.symbol in bad}
+    assert set(line.invalid_prices) == ids
+
+
+def recover_published(worker, ranking, prices=None) -> None:
+    """Put the tables in the state a restarted worker recovers after publishing the pair."""
+    result = join_top_list(ranking, prices, worker.updater.aliases)
+    worker.tables.latest.data["ranking"] = codec.encode(ranking)
+    if prices is not None:
+        worker.tables.latest.data["prices"] = codec.encode(prices)
+    for row in result.rows:
+        worker.tables.top_coins.data[row.symbol] = codec.encode(row)
+
+
+@pytest.mark.parametrize("recovered_prices", [None, PRICES_2020], ids=["no prices", "prices"])
+async def test_the_first_generation_after_a_start_rewrites_every_row(
+    worker, ranks, top, recovered_prices
+):
+    # A worker killed mid-generation left rows of another generation on the topic; its
+    # recovered table still holds the rows of the pair in force, so a meta written over
+    # only the rows that differ from the table would close a mixed list.
+    recover_published(worker, VOLUME_2020, recovered_prices)
+
+    assert await put(ranks, VOLUME_2020, b"cryptocompare") is Outcome.DUPLICATE
+
+    sent = top.take()
+    assert [key for key, _ in sent] == [*(a.symbol for a in VOLUME_2020.assets), META_KEY]
+    meta = sent[-1][1]
+    assert {(row.ranking_snapshot_id, row.pricing_snapshot_id) for _, row in sent[:-1]} == {
+        (meta.ranking_snapshot_id, meta.pricing_snapshot_id)
+    }
+
+
+async def test_later_generations_write_only_the_rows_that_changed(worker, ranks, top):
+    await put(ranks, VOLUME_2020, b"cryptocompare")
+    assert len(top.take()) == 11
+    # The same pair again (what the pending path publishes): no row changed, meta only.
+    await worker.updater._publish_in_force(SnapshotKind.RANKING)
+    assert [key for key, _ in top.take()] == [META_KEY]
+
+
+class Died(Exception):
+    """Stands in for ``os._exit`` in the fault hook."""
+
+
+@pytest.mark.parametrize(("generation", "rows"), [(1, 0), (1, 4), (2, 3), (2, 10)])
+async def test_the_fault_hook_stops_after_k_delivered_rows_of_generation_g(
+    worker, ranks, prices, top, monkeypatch, generation, rows
+):
+    def die(self) -> None:
+        raise Died
+
+    monkeypatch.setattr(KillAfterRows, "exit", die)
+    worker.updater.fault = KillAfterRows(generation=generation, rows=rows)
+    outcomes = [
+        await put(ranks, VOLUME_2020, b"cryptocompare"),
+        await put(prices, PRICES_2020, b"coinmarketcap"),
+    ]
+
+    assert outcomes[generation - 1] is Outcome.FAILED  # what the agent saw: the hook raised
+    assert outcomes[: generation - 1] == [Outcome.PUBLISHED] * (generation - 1)
+    sent = top.take()
+    whole = 11 * (generation - 1)
+    assert [key for key, _ in sent[whole:]] == [a.symbol for a in VOLUME_2020.assets][:rows]
+
+
+async def test_consumer_lag_and_last_publish_time(ranks, top, highwater, registry, worker):
+    assert metric(registry, "topcoins_worker_last_publish_timestamp_seconds") == 0
+    snapshots = backlog_of(3)
+    highwater["value"] = 10  # 7 more messages wait after the first three (offsets 0-2)
+    for snapshot in snapshots[:2]:
+        await put(ranks, snapshot, b"cryptocompare")
+    topic = worker.topics.ranks.get_topic_name()
+    lag = "topcoins_worker_consumer_lag_messages"
+    assert metric(registry, lag, topic=topic) == 8
+    assert metric(registry, "topcoins_worker_last_publish_timestamp_seconds") == 0
+
+    highwater["value"] = 3  # the third message is the last one: caught up, joined
+    before = time.time()
+    await put(ranks, snapshots[2], b"cryptocompare")
+    assert metric(registry, lag, topic=topic) == 0
+    assert metric(registry, "topcoins_worker_last_publish_timestamp_seconds") >= before

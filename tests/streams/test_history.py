@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests import wire
 from tests.streams.raw import fresh_topics, publish, publish_bytes
 from tests.streams.snapshots import prices_of, quote, ranked, ranking_of
 from topcoins.schemas import codec
@@ -215,6 +216,50 @@ async def test_unreadable_messages_are_skipped_like_the_worker_does(story):
     assert ranking_in_force == story.rankings[2]
     assert replayed.top_list.meta.ranking_snapshot_id == "ranking-2"
     assert replayed.skipped == 1  # the wrong type, told by its header; junk is found late
+
+
+async def test_avro_valid_messages_with_out_of_range_timestamps_are_walked_past(story):
+    # Valid Avro whose fetched_at (10^15 ms) is outside datetime's range, on both topics.
+    ranks, prices_topic = story.topics.ranks.name, story.topics.prices.name
+    await publish_bytes(story.bootstrap, ranks, wire.out_of_range("ranking"), story.at(200))
+    await publish_bytes(story.bootstrap, prices_topic, wire.out_of_range("prices"), story.at(201))
+
+    async with HistoryReader(story.bootstrap, story.topics, ALIASES) as reader:
+        result = await reader.top_list_at(story.at(300))
+        skipped = reader.stats.skipped_messages
+
+    assert (result.meta.ranking_snapshot_id, result.meta.pricing_snapshot_id) == (
+        "ranking-2",
+        "prices-2",
+    )
+    assert skipped == 2
+
+
+@pytest.mark.e2e  # needs a broker
+async def test_snapshots_from_the_future_are_walked_past_and_counted(story):
+    # The worker skips a snapshot fetched more than 5 minutes ahead of its clock; so does
+    # the history: one stamped a day ahead (written "in the past", as a producer with a
+    # skewed clock could), and one stamped and written 30 minutes ahead.
+    ranks = story.topics.ranks.name
+    now = datetime.now(UTC)
+    for n, fetched_at, written_at in [
+        (8, now + timedelta(days=1), story.at(200)),
+        (9, now + timedelta(minutes=30), now + timedelta(minutes=30)),
+    ]:
+        future = codec.encode(ranking(n, utc_millis(fetched_at), "XRP", "BTC"))
+        headers = [("snapshot_id", f"ranking-{n}".encode())]
+        await publish_bytes(story.bootstrap, ranks, future, written_at, headers)
+
+    async with HistoryReader(story.bootstrap, story.topics, ALIASES) as reader:
+        joined = await reader.top_list_at(story.at(300))
+        skipped_by_join = dict(reader.stats.skipped_by_reason)
+        ranking_now, _ = await reader.snapshots_at(now)
+        replayed = await reader.replay(None, None)
+
+    assert joined.meta.ranking_snapshot_id == "ranking-2"  # the last valid one before it
+    assert skipped_by_join == {"from_future": 1}
+    assert ranking_now == story.rankings[2]
+    assert replayed.top_list.meta.ranking_snapshot_id == "ranking-2"
 
 
 async def test_snapshots_in_one_record_batch_are_all_found(bootstrap_servers):

@@ -388,14 +388,43 @@ def test_duplicate_cmc_id_uses_the_newest_entry_whatever_the_order():
     assert forward.report.duplicate_cmc_ids == (1,)
 
 
-@pytest.mark.parametrize("bad", [math.nan, math.inf, None])
-def test_missing_or_non_finite_price_is_null_but_matched(bad):
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, 0.0, -0.0, -1.5, None])
+def test_a_missing_or_unusable_price_is_null_but_matched(bad):
     ranking = ranking_of(ranked(1, "BTC", "Bitcoin"))
 
     result = join_top_list(ranking, prices_of(quote(1, "BTC", "Bitcoin", price=bad)), ALIASES)
 
     assert (result.rows[0].cmc_id, result.rows[0].price_usd) == (1, None)
     assert result.meta.unmatched == 1
+    assert result.report.invalid_prices == (() if bad is None else (1,))
+    assert result.report.clean is (bad is None)
+
+
+def test_a_tiny_positive_price_is_kept():
+    ranking = ranking_of(ranked(1, "PEPE", "Pepe"))
+    prices = prices_of(quote(1, "PEPE", "Pepe", price=5e-324))
+
+    result = join_top_list(ranking, prices, ALIASES)
+
+    assert result.rows[0].price_usd == 5e-324
+    assert result.report.invalid_prices == ()
+
+
+def test_rows_carry_the_matched_quote_s_market_cap_and_24h_change():
+    ranking = ranking_of(ranked(1, "BTC", "Bitcoin"), ranked(2, "GAPS", "Gaps"))
+    btc = dataclasses.replace(
+        quote(1, "BTC", "Bitcoin", price=100.0), market_cap_usd=2e12, percent_change_24h=-1.25
+    )
+
+    result = join_top_list(ranking, prices_of(btc), ALIASES)
+
+    matched, unmatched = result.rows
+    assert (matched.market_cap_usd, matched.percent_change_24h) == (2e12, -1.25)
+    assert (unmatched.match_rule, unmatched.market_cap_usd, unmatched.percent_change_24h) == (
+        "unmatched",
+        None,
+        None,
+    )
 
 
 def test_rows_and_meta_carry_provenance():

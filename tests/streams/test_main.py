@@ -12,7 +12,8 @@ import pytest
 from topcoins.ops import OpsServer
 from topcoins.settings import Settings
 from topcoins.streams import main
-from topcoins.streams.main import OpsService, run_worker
+from topcoins.streams.faults import KillAfterRows
+from topcoins.streams.main import OpsService, armed_fault, run_worker
 
 
 @pytest.fixture
@@ -64,3 +65,18 @@ async def test_ops_service_serves_while_running():
     with pytest.raises(httpx.ConnectError):
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             await client.get("/healthz")
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [("2:3", KillAfterRows(2, 3)), (" 1:0 ", KillAfterRows(1, 0)), ("", None)],
+)
+def test_the_fault_variable_is_parsed(text, parsed):
+    assert armed_fault({"TOPCOINS_TEST_KILL_AFTER_ROWS": text}) == parsed
+    assert armed_fault({}) is None
+
+
+@pytest.mark.parametrize("text", ["2", "a:3", "0:3", "2:-1", "2:3:4"])
+def test_a_malformed_fault_variable_names_itself(text):
+    with pytest.raises(ValueError, match=r"^TOPCOINS_TEST_KILL_AFTER_ROWS: "):
+        armed_fault({"TOPCOINS_TEST_KILL_AFTER_ROWS": text})

@@ -221,3 +221,12 @@ def test_the_command_line(bootstrap_servers, prefix):
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[1].split()[:2] == ["1", "ETH"]
     assert "ranking ranking-b" in done.stderr
+
+
+def test_csv_serves_a_formula_like_symbol_or_name_as_text():
+    ranking = ranking_of(ranked(1, "=1+1", "@SUM(A1)"))
+    result = join_top_list(ranking, None, AliasTable())
+
+    rows = list(csv.reader(io.StringIO(render(result.rows, result, OutputFormat.CSV))))
+
+    assert rows[1][:3] == ["1", "'=1+1", "'@SUM(A1)"]

@@ -13,7 +13,8 @@ from topcoins.streams.transport import FetchWaitTransport, set_fetch_max_wait
 
 
 async def test_worker_consumer_gets_the_configured_fetch_wait():
-    worker = build_worker(Settings(consumer_fetch_wait_ms=7), registry=CollectorRegistry())
+    settings = Settings(consumer_fetch_wait_ms=7, worker_session_timeout_seconds=6.0)
+    worker = build_worker(settings, registry=CollectorRegistry())
     assert isinstance(worker.app.transport, FetchWaitTransport)
 
     thread = worker.app.consumer._thread

@@ -50,7 +50,7 @@ class WorkerProcesses:
         self.bootstrap_servers = bootstrap_servers
         self.started: list[tuple[subprocess.Popen, object]] = []
 
-    def start(self, prefix: str, data_dir: str) -> tuple[int, subprocess.Popen]:
+    def start(self, prefix: str, data_dir: str, **extra_env: str) -> tuple[int, subprocess.Popen]:
         port = free_port()
         env = {
             **os.environ,
@@ -59,6 +59,9 @@ class WorkerProcesses:
             "WORKER_OPS_PORT": str(port),
             "WORKER_DATA_DIR": str(self.tmp_path / data_dir),
             "CONSUMER_FETCH_WAIT_MS": "10",
+            "WORKER_SESSION_TIMEOUT_SECONDS": "6",
+            "WORKER_HEARTBEAT_SECONDS": "1",
+            **extra_env,
         }
         log = (self.tmp_path / f"worker-{len(self.started)}.log").open("w")
         process = subprocess.Popen(

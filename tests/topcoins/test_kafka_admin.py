@@ -1,3 +1,4 @@
+import logging
 import uuid
 
 import pytest
@@ -50,3 +51,20 @@ async def test_a_topic_with_another_cleanup_policy_is_reported(bootstrap_servers
 async def test_waiting_for_an_absent_broker_times_out_with_the_address():
     with pytest.raises(TimeoutError, match=r"127\.0\.0\.1:1"):
         await wait_for_broker("127.0.0.1:1", timeout=1.0)
+
+
+@pytest.mark.e2e
+async def test_other_replication_or_min_insync_replicas_is_reported(bootstrap_servers, caplog):
+    prefix = f"adm-{uuid.uuid4().hex[:8]}"
+    existing = Topics.for_prefix(prefix)
+    await ensure_topics(bootstrap_servers, (existing.top,))  # replication 1, min ISR 1
+    wanted = Topics.for_prefix(prefix, replication_factor=3, min_insync_replicas=2)
+    with caplog.at_level(logging.WARNING, logger="topcoins.kafka_admin"):
+        await ensure_topics(bootstrap_servers, (wanted.top,))  # a report, not a failure
+    [warning] = [r.getMessage() for r in caplog.records if wanted.top.name in r.getMessage()]
+    assert "replication factor 1 " in warning
+    assert "the contract says 3 and 2" in warning
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="topcoins.kafka_admin"):
+        await ensure_topics(bootstrap_servers, (existing.top,))
+    assert not [r for r in caplog.records if existing.top.name in r.getMessage()]

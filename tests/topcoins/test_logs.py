@@ -46,3 +46,17 @@ def test_level_filters_debug(json_lines):
     logging.getLogger("topcoins.test").info("hidden")
     logging.getLogger("topcoins.test").warning("shown")
     assert [line["msg"] for line in json_lines()] == ["shown"]
+
+
+@pytest.mark.parametrize("key", ["KEY-123\n", "KEY-123\r\n", "kéy-123"])
+def test_escaped_and_bytes_forms_of_a_secret_never_reach_the_output(json_lines, key):
+    configure_logging("pricing", "INFO", secrets=[key])
+    log = logging.getLogger("topcoins.test")
+    log.warning("poll failed", extra={"error": f"Illegal header value {key.encode()!r}"})
+    try:
+        raise ValueError(f"bad key {key!r}")
+    except ValueError:
+        log.exception("failed")
+    out = json.dumps(json_lines())
+    assert "KEY-123" not in out and "y-123" not in out
+    assert out.count("***") >= 2

@@ -33,6 +33,20 @@ def test_values_are_read_and_typed():
     assert settings.log_level == "DEBUG"
 
 
+def test_the_web_limits_and_ops_port_are_read():
+    settings = Settings.from_env(
+        {
+            "WEB_OPS_PORT": "9104",
+            "WEB_LIMIT_CONCURRENCY": "50",
+            "AT_MAX_WAITING": "0",
+            "AT_TIMEOUT_SECONDS": "2.5",
+        }
+    )
+    assert (settings.web_ops_port, settings.web_limit_concurrency) == (9104, 50)
+    assert (settings.at_max_waiting, settings.at_timeout_seconds) == (0, 2.5)
+    assert Settings().web_ops_port is None  # by default everything is on WEB_PORT
+
+
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
@@ -42,6 +56,10 @@ def test_values_are_read_and_typed():
         ("CMC_BASE_URL", "ftp://x", "http://"),
         ("LOG_LEVEL", "LOUD", "DEBUG, INFO"),
         ("KAFKA_BOOTSTRAP_SERVERS", "  ", "must not be empty"),
+        ("WEB_OPS_PORT", "0", "WEB_OPS_PORT: must be a TCP port"),
+        ("WEB_LIMIT_CONCURRENCY", "0", "greater than 0"),
+        ("AT_MAX_WAITING", "-1", "AT_MAX_WAITING: must be 0 or more"),
+        ("AT_TIMEOUT_SECONDS", "inf", "finite"),
     ],
 )
 def test_bad_values_name_the_variable_and_what_is_allowed(name, value, message):
@@ -71,3 +89,32 @@ def test_the_replication_factor_reaches_every_topic_contract():
     topics = Settings.from_env({"TOPIC_REPLICATION_FACTOR": "3"}).topics
     assert {spec.replication_factor for spec in topics.all()} == {3}
     assert {spec.replication_factor for spec in Settings().topics.all()} == {1}
+
+
+@pytest.mark.parametrize("name", ["CMC_API_KEY", "CRYPTOCOMPARE_API_KEY"])
+@pytest.mark.parametrize("raw", ["sekret-1\n", "sekret-1\r\n", "  sekret-1  ", "\tsekret-1\n"])
+def test_whitespace_around_an_api_key_is_stripped(name, raw):
+    settings = Settings.from_env({name: raw})
+    assert settings.secrets == ("sekret-1",)
+
+
+@pytest.mark.parametrize("name", ["CMC_API_KEY", "CRYPTOCOMPARE_API_KEY"])
+@pytest.mark.parametrize(
+    ("raw", "kind"),
+    [
+        ("sek\nret-1", "a line break"),
+        ("sek\r\nret-1\n", "a line break"),
+        ("sek ret-1", "a space"),
+        ("sek\tret-1", "whitespace"),
+        ("kéy-sekret", "a non-ASCII character"),
+        ("sek\x00ret-1", "a control character"),
+    ],
+)
+def test_a_key_a_header_cannot_carry_is_refused_without_showing_it(name, raw, kind):
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({name: raw})
+    message = str(caught.value)
+    assert message.startswith(f"{name}: holds {kind}")
+    assert "\n" not in message
+    for part in ("sek", "ret-1", "kéy", "k\\xe9y"):
+        assert part not in message

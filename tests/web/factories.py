@@ -78,6 +78,8 @@ def coin(
     rank: int = 1,
     match_rule: str | None = None,
     volume_24h_usd: float | None = 1_000_000.0,
+    market_cap_usd: float | None = None,
+    percent_change_24h: float | None = None,
 ) -> TopCoin:
     """A TopCoin row as the stream worker writes it."""
     matched = cmc_id is not None
@@ -92,7 +94,9 @@ def coin(
         rank_fetched_at=RANKED_AT,
         price_fetched_at=PRICED_AT if matched else None,
         ranking_snapshot_id="rank-0001",
-        pricing_snapshot_id="price-0001" if matched else None,
+        pricing_snapshot_id="price-0001",  # the generation's pair, matched or not
+        market_cap_usd=market_cap_usd,
+        percent_change_24h=percent_change_24h,
     )
 
 
@@ -141,8 +145,25 @@ def status(
 # The sample generation: real-looking top assets, one without a price, one with a name
 # that needs quoting in CSV.
 SAMPLE_ROWS = [
-    coin("BTC", "Bitcoin", 1, 67012.34, match_rule="alias", volume_24h_usd=35_210_000_000.5),
-    coin("ETH", "Ethereum", 1027, 3120.5, volume_24h_usd=15_900_000_000.0),
+    coin(
+        "BTC",
+        "Bitcoin",
+        1,
+        67012.34,
+        match_rule="alias",
+        volume_24h_usd=35_210_000_000.5,
+        market_cap_usd=1_320_000_000_000.0,
+        percent_change_24h=-1.5,
+    ),
+    coin(
+        "ETH",
+        "Ethereum",
+        1027,
+        3120.5,
+        volume_24h_usd=15_900_000_000.0,
+        market_cap_usd=375_000_000_000.25,
+        percent_change_24h=0.00001,
+    ),
     coin("USDT", "Tether", 825, 1.0002, volume_24h_usd=48_000_000_000.0),
     coin("WIF", 'dogwifhat, "the hat"', None, None, volume_24h_usd=None),
     coin("PEPE", "Pepe", 24478, 0.00001234, volume_24h_usd=820_000_000.25),

@@ -62,6 +62,7 @@ def generation(
     rows: list[TopCoin], snapshot: str = "rank-0001"
 ) -> list[tuple[bytes | None, bytes | None]]:
     closing = dataclasses.replace(meta([r.symbol for r in rows]), ranking_snapshot_id=snapshot)
+    rows = [dataclasses.replace(row, ranking_snapshot_id=snapshot) for row in rows]
     return [*map(row_message, rows), meta_message(closing)]
 
 

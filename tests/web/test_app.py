@@ -74,8 +74,11 @@ def test_routes() -> None:
         "/readyz",
         "/status",
         "/version",
+        "/stream",
+        "/dashboard",
         "/metrics",
         "/diagnostics",
+        "/openapi.json",
     ]
 
 

@@ -81,12 +81,15 @@ def test_json_item_exact_bytes() -> None:
         json_item(entry)
         == (
             '{"rank":3,"symbol":"WIF","name":"dogwifhat, \\"the hat\\" ✓","price_usd":null,'
-            '"cmc_id":null,"volume_24h_usd":12.5,"price_fetched_at":null,'
+            '"cmc_id":null,"volume_24h_usd":12.5,"market_cap_usd":null,'
+            '"percent_change_24h":null,"price_fetched_at":null,'
             '"rank_fetched_at":"2024-05-01T12:00:00.000Z"}'
         ).encode()
     )
     priced = dataclasses.replace(entry, price_usd=2.5, cmc_id=7, price_fetched_at=PRICED_AT)
     assert b'"price_fetched_at":"2024-05-01T11:59:17.500Z"' in json_item(priced)
+    known = dataclasses.replace(entry, market_cap_usd=1.5e12, percent_change_24h=-0.000025)
+    assert b'"market_cap_usd":1500000000000.0,"percent_change_24h":-0.000025,' in json_item(known)
 
 
 def test_json_body_is_valid_json_with_exact_values(sample_view: TopListView) -> None:
@@ -101,6 +104,8 @@ def test_json_body_is_valid_json_with_exact_values(sample_view: TopListView) -> 
                 "price_usd": 67012.34,
                 "cmc_id": 1,
                 "volume_24h_usd": 35210000000.5,
+                "market_cap_usd": 1320000000000.0,
+                "percent_change_24h": -1.5,
                 "price_fetched_at": "2024-05-01T11:59:17.500Z",
                 "rank_fetched_at": "2024-05-01T12:00:00.000Z",
             },
@@ -111,6 +116,8 @@ def test_json_body_is_valid_json_with_exact_values(sample_view: TopListView) -> 
                 "price_usd": 3120.5,
                 "cmc_id": 1027,
                 "volume_24h_usd": 15900000000.0,
+                "market_cap_usd": 375000000000.25,
+                "percent_change_24h": 0.00001,
                 "price_fetched_at": "2024-05-01T11:59:17.500Z",
                 "rank_fetched_at": "2024-05-01T12:00:00.000Z",
             },
@@ -208,3 +215,12 @@ def test_json_meta_flags_stale_sources(sample_view: TopListView) -> None:
     meta = json.loads(json_body(sample_view, items, 1, freshness))["meta"]
     assert (meta["stale"], meta["stale_sources"]) == (True, ["prices"])
     assert (meta["ranking_age_seconds"], meta["prices_age_seconds"]) == (31, 73)
+
+
+@pytest.mark.parametrize(
+    "symbol", ['=HYPERLINK("http://x","y")', "+1", "-1", "@SUM(A1)", "\tX", "\rX"]
+)
+def test_a_formula_like_symbol_in_the_ranking_is_served_as_text_in_csv(symbol) -> None:
+    view = view_of([coin(symbol, "Evil", 1, 2.5)])
+    [row] = list(csv.reader(io.StringIO(csv_row(view.entries[0]).decode(), newline="")))
+    assert row == ["1", "'" + symbol, "2.5"]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import pytest
 from aiokafka import TopicPartition
 
-from tests.web.fake_kafka import TOPICS, TP, FakeLog, eventually, records
+from tests.web.fake_kafka import TOPICS, TP, FakeConsumer, FakeLog, Record, eventually, records
 from topcoins.web.follower import Message, TopicFollower
 
 TOP = TOPICS.top.name
@@ -103,3 +103,77 @@ async def test_an_empty_topic_is_caught_up_at_once() -> None:
     follower = follower_of(FakeLog([]), recorder)
     await run(follower, lambda: follower.caught_up)
     assert recorder.calls == []
+
+
+def failing_while(fail: dict[str, bool]) -> Callable[..., None]:
+    """A batch handler that raises while ``fail["on"]``."""
+
+    def handle(batches: Mapping[TopicPartition, Sequence[Message]]) -> None:
+        if fail["on"]:
+            raise RuntimeError("boom")
+
+    return handle
+
+
+async def test_a_handler_that_keeps_failing_makes_the_follower_stuck_until_it_recovers() -> None:
+    fail = {"on": True}
+    log = FakeLog(records(plain(3)))
+    follower = TopicFollower(
+        TOP,
+        1,
+        failing_while(fail),
+        log.factory,
+        created_by="test",
+        retry_first_s=0.01,
+        retry_max_s=0.02,
+        stuck_failures=3,
+    )
+    assert follower.stuck_reason is None
+    task = asyncio.create_task(follower.run())
+    try:
+        await eventually(lambda: follower.stuck_reason is not None)
+        reason = follower.stuck_reason
+        assert reason is not None and "failed attempts in a row" in reason
+        assert "RuntimeError('boom')" in reason
+        assert follower.next_offsets == {}  # nothing was handled
+        fail["on"] = False
+        await eventually(lambda: follower.next_offsets == {TP: 3})
+        assert follower.stuck_reason is None and follower.failures == 0
+    finally:
+        task.cancel()
+        await asyncio.wait([task])
+
+
+class Silent(FakeConsumer):
+    """A consumer whose fetches return nothing although messages wait (a message it
+    cannot fetch, say)."""
+
+    async def getmany(self, timeout_ms: int = 0) -> dict[TopicPartition, list[Record]]:
+        await asyncio.sleep(0.005)
+        return {}
+
+
+async def test_no_progress_while_messages_wait_makes_the_follower_stuck() -> None:
+    log = FakeLog(records(plain(3)))
+    follower = TopicFollower(
+        TOP,
+        1,
+        lambda batches: None,
+        lambda topic: Silent(log, topic),
+        created_by="test",
+        retry_first_s=0.01,
+        retry_max_s=0.02,
+        stuck_after_s=0.1,
+    )
+    await run(follower, lambda: follower.stuck_reason is not None)
+    reason = follower.stuck_reason
+    assert reason is not None and "no progress for" in reason and "{0: 0}" in reason
+
+
+async def test_an_idle_follower_at_the_end_is_not_stuck() -> None:
+    recorder = Recorder()
+    log = FakeLog(records(plain(3)))
+    follower = follower_of(log, recorder)
+    follower.stuck_after_s = 0.01
+    await run(follower, lambda: follower.caught_up and len(recorder.lags) > 5)
+    assert follower.stuck_reason is None

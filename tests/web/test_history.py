@@ -266,6 +266,15 @@ def test_live_requests_never_ask_the_history(
             },
             {"retry-after": "5"},
         ),
+        (
+            OverflowError("date value out of range at kafka-0:9092"),  # anything unforeseen
+            503,
+            {
+                "error": "history_read_failed",
+                "detail": "reading the list's history from Kafka failed; retry in 5 seconds",
+            },
+            {"retry-after": "5"},
+        ),
     ],
 )
 @pytest.mark.parametrize("fmt", ["json", "csv"])

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.testclient import TestClient
 
 from tests.web.conftest import ClientFactory
-from tests.web.factories import BUILD
+from tests.web.factories import BUILD, SAMPLE_ROWS, FakeHistory, join_of
+from tests.web.fake_kafka import TOPICS
 from topcoins.settings import Settings
+from topcoins.streams.history import HistoryStats
+from topcoins.web.app import create_app
 from topcoins.web.metrics import RequestCounter, WebMetrics
-from topcoins.web.replica import StaticReplica
+from topcoins.web.replica import StaticReplica, TopListReplica
 from topcoins.web.view import TopListView
 
 
@@ -128,3 +132,62 @@ def test_request_counter() -> None:
     counter.inc("/", 200)
     counter.inc("/readyz", 503)
     assert counter.counts == {("/", 200): 2, ("/readyz", 503): 1}
+
+
+def test_a_stuck_consumer_is_a_gauge_per_topic() -> None:
+    healthy = samples(WebMetrics(TopListReplica(Settings(), TOPICS), BUILD).render().decode())
+    assert healthy[("topcoins_web_consumer_stuck", (("topic", TOPICS.top.name),))] == 0
+    assert healthy[("topcoins_web_consumer_stuck", (("topic", TOPICS.status.name),))] == 0
+    stuck = StaticReplica(stuck={TOPICS.top.name: "3 failed attempts in a row"})
+    got = samples(WebMetrics(stuck, BUILD).render().decode())
+    assert got[("topcoins_web_consumer_stuck", (("topic", TOPICS.top.name),))] == 1
+
+
+def test_request_durations_by_route(make_client: ClientFactory, sample_view: TopListView) -> None:
+    client = make_client(sample_view)
+    client.get("/")  # the fast path
+    client.get("/?limit=0")  # a 400 through the routed stack
+    client.get("/healthz")
+    got = samples(client.get("/metrics").text)
+
+    def count(route: str) -> float:
+        name = "topcoins_web_request_duration_seconds_count"
+        return got[(name, (("route", route),))]
+
+    assert count("/") == 2
+    assert count("/healthz") == 1
+    inf = got[("topcoins_web_request_duration_seconds_bucket", (("le", "+Inf"), ("route", "/")))]
+    assert inf == 2
+    assert 0 < got[("topcoins_web_request_duration_seconds_sum", (("route", "/"),))] < 5
+
+
+def test_request_duration_buckets_are_cumulative_and_inclusive() -> None:
+    counter = RequestCounter()
+    for seconds in (0.0005, 0.0006, 0.3, 99.0):
+        counter.inc("/", 200, seconds)
+    (_, family) = counter.collect()
+    buckets = {s.labels["le"]: s.value for s in family.samples if s.name.endswith("_bucket")}
+    assert buckets["0.0005"] == 1  # an upper bound is inclusive
+    assert buckets["0.001"] == 2
+    assert buckets["0.25"] == 2
+    assert buckets["0.5"] == 3
+    assert buckets["2.5"] == 3
+    assert buckets["+Inf"] == 4
+
+
+def test_messages_the_history_reader_walked_past_are_counted_by_reason(
+    sample_view: TopListView,
+) -> None:
+    history = FakeHistory(join_of(SAMPLE_ROWS))
+    app = create_app(Settings(), StaticReplica(sample_view), build=BUILD, history=history)
+    name = "topcoins_web_history_skipped_messages_total"
+    before = samples(TestClient(app).get("/metrics").text)  # a reader without stats: zeros
+    history.stats = HistoryStats()  # type: ignore[attr-defined]
+    history.stats.skipped("from_future")
+    history.stats.skipped("from_future")
+    history.stats.skipped("undecodable")
+    got = samples(TestClient(app).get("/metrics").text)
+
+    assert before[(name, (("reason", "from_future"),))] == 0
+    assert got[(name, (("reason", "from_future"),))] == 2
+    assert got[(name, (("reason", "undecodable"),))] == 1

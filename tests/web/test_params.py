@@ -244,3 +244,17 @@ def test_any_query_bytes_parse_or_raise_invalid_parameter(query: bytes) -> None:
 @given(st.binary(max_size=200))
 def test_any_accept_bytes_negotiate(accept: bytes) -> None:
     assert negotiate(accept) in (Format.JSON, Format.CSV)
+
+
+def test_the_stream_parser_takes_limit_only() -> None:
+    from topcoins.web.params import STREAM_PARAMETERS
+
+    parser = QueryParser(200, STREAM_PARAMETERS)
+    assert parser.parse(b"limit=7") == TopListQuery(limit=7, format=None)
+    for query in (b"format=json", b"at=2026-11-27T12:00:00Z"):
+        with pytest.raises(InvalidParameter) as refused:
+            parser.parse(query)
+        assert refused.value.code == "unknown_parameter"
+        assert refused.value.detail.endswith("; allowed: limit (1 to 200)")
+    with pytest.raises(ValueError):
+        QueryParser(200, ("limit", "sort"))

@@ -127,7 +127,8 @@ def test_diagnostics_body_is_encoded_once(sample_view: TopListView) -> None:
 
 def test_last_modified_is_the_ranking_when_there_are_no_prices() -> None:
     no_prices = dataclasses.replace(meta(["WIF"]), prices_fetched_at=None, pricing_snapshot_id=None)
-    view = view_of([coin("WIF", "dogwifhat", None, None)], no_prices)
+    wif = dataclasses.replace(coin("WIF", "dogwifhat", None, None), pricing_snapshot_id=None)
+    view = view_of([wif], no_prices)  # a generation without prices: rows and meta alike
     assert view.prices_updated_at is None
     rendered = RenderedView(view)
     assert rendered.last_modified == "Wed, 01 May 2024 12:00:00 GMT"

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests import wire
 from tests.web.factories import SAMPLE_ROWS, coin, meta, status
 from tests.web.fake_kafka import (
     STATUS_TP,
@@ -24,7 +25,7 @@ from tests.web.fake_kafka import (
     status_message,
     symbols,
 )
-from topcoins.schemas.topics import Topics
+from topcoins.schemas.topics import META_KEY, Topics
 from topcoins.settings import Settings
 from topcoins.web.replica import StaticReplica, TopListReplica
 from topcoins.web.view import TopListView
@@ -166,14 +167,18 @@ async def test_new_generations_are_served_while_running() -> None:
 
 async def test_start_failures_are_retried(caplog: pytest.LogCaptureFixture) -> None:
     log = FakeLog(records(generation(SAMPLE_ROWS[:1])), start_failures=2)
-    with caplog.at_level(logging.WARNING, logger="topcoins.web.follower"):
+    with caplog.at_level(logging.DEBUG, logger="topcoins.web.follower"):
         async with new_replica(consumer_factory=log.factory) as replica:
             await asyncio.wait_for(replica.wait_for_view(), 5)
     assert log.starts[TOP] == 3
     assert log.stops[TOP] == 3  # every consumer was closed, failed or not
     retries = [r for r in caplog.records if "retrying" in r.getMessage()]
-    assert len(retries) == 2 and retries[0].exc_info is not None
+    # One warning per retry with the reason; the traceback only at DEBUG.
+    assert len(retries) == 2 and all(r.levelno == logging.WARNING for r in retries)
+    assert retries[0].exc_info is None and retries[0].reason  # type: ignore[attr-defined]
     assert retries[0].topic == TOP  # type: ignore[attr-defined]
+    tracebacks = [r for r in caplog.records if r.levelno == logging.DEBUG and r.exc_info]
+    assert len(tracebacks) == 2
 
 
 async def test_waits_for_the_topic_instead_of_auto_creating_it() -> None:
@@ -400,3 +405,78 @@ async def test_real_broker_a_late_replica_is_ready_with_the_full_current_list(
         assert [snapshot for snapshot, ready in seen if ready] == ["rank-0040"]
         await eventually(lambda: len(replica.statuses) == 2, timeout=30)
         assert replica.statuses["coinmarketcap"].consecutive_failures == 2
+
+
+# -- messages that cannot be used never hold the replica back ---------------------------
+
+_ETH = row_message(SAMPLE_ROWS[1])
+BAD_TOP_MESSAGES = {
+    "truncated": (_ETH[0], _ETH[1][: len(_ETH[1]) // 2]),
+    "wrong marker": (_ETH[0], b"\xc3\x02" + _ETH[1][2:]),
+    "unknown fingerprint": (_ETH[0], wire.unknown_fingerprint("top_coin", "ETH")),
+    "row with an out-of-range timestamp": (_ETH[0], wire.out_of_range("top_coin", "ETH")),
+    "meta with an out-of-range timestamp": (META_KEY.encode(), wire.out_of_range("top_list_meta")),
+}
+
+
+@pytest.mark.parametrize("bad", BAD_TOP_MESSAGES.values(), ids=BAD_TOP_MESSAGES.keys())
+async def test_a_bad_top_message_is_skipped_and_the_next_generation_served(
+    bad: tuple[bytes, bytes], caplog: pytest.LogCaptureFixture
+) -> None:
+    log = FakeLog(records(generation(SAMPLE_ROWS[:1])))
+    with caplog.at_level(logging.WARNING, logger="topcoins.web.replica"):
+        async with new_replica(consumer_factory=log.factory) as replica:
+            first = await asyncio.wait_for(replica.wait_for_view(), 5)
+            log.append([bad, *generation(SAMPLE_ROWS[:2], snapshot="rank-0002")])
+            second = await asyncio.wait_for(replica.wait_for_view(after=first), 5)
+            assert all(reason is None for reason in replica.consumers.values())
+    assert symbols(second) == ["BTC", "ETH"]
+    assert replica.stats.skipped_messages == 1
+    (logged,) = [r for r in caplog.records if r.getMessage() == "skipped a message"]
+    assert (logged.topic, logged.partition, logged.offset) == (TOP, 0, 2)  # type: ignore[attr-defined]
+
+
+_CMC = status_message(status("coinmarketcap"))
+BAD_STATUS_MESSAGES = {
+    "truncated": (_CMC[0], _CMC[1][:12]),
+    "wrong marker": (_CMC[0], b"\x00\x01" + _CMC[1][2:]),
+    "unknown fingerprint": (_CMC[0], wire.unknown_fingerprint("status", "coinmarketcap")),
+    "out-of-range timestamp": (_CMC[0], wire.out_of_range("status", "coinmarketcap")),
+}
+
+
+@pytest.mark.parametrize("bad", BAD_STATUS_MESSAGES.values(), ids=BAD_STATUS_MESSAGES.keys())
+async def test_a_bad_status_message_is_skipped_and_the_next_one_applied(
+    bad: tuple[bytes, bytes], caplog: pytest.LogCaptureFixture
+) -> None:
+    log = FakeLog(records(generation(SAMPLE_ROWS[:1])), topics=(TOP, STATUS))
+    log.append([bad, status_message(status("cryptocompare"))], topic=STATUS)
+    with caplog.at_level(logging.WARNING, logger="topcoins.web.replica"):
+        async with new_replica(consumer_factory=log.factory) as replica:
+            await eventually(lambda: "cryptocompare" in replica.statuses)
+    assert replica.stats.skipped_status_messages == 1
+    assert "coinmarketcap" not in replica.statuses
+    (logged,) = [r for r in caplog.records if r.getMessage() == "skipped a status message"]
+    assert (logged.topic, logged.offset) == (STATUS, 0)  # type: ignore[attr-defined]
+
+
+def test_any_exception_a_message_provokes_is_logged_counted_and_skipped(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    replica = new_replica()
+    real_apply = replica._builder.apply
+
+    def apply(key: bytes | None, value: bytes | None) -> TopListView | None:
+        if key == b"ETH":
+            raise RuntimeError("unforeseen")
+        return real_apply(key, value)
+
+    monkeypatch.setattr(replica._builder, "apply", apply)
+    messages = [row_message(SAMPLE_ROWS[0]), _ETH, meta_message(meta(["BTC"]))]
+    with caplog.at_level(logging.WARNING, logger="topcoins.web.replica"):
+        replica.apply_batches({TP: records(messages)})
+
+    assert symbols(replica.view) == ["BTC"]
+    assert replica.stats.skipped_messages == 1
+    (logged,) = [r for r in caplog.records if r.getMessage() == "skipped a message"]
+    assert logged.offset == 1 and logged.reason == "RuntimeError('unforeseen')"  # type: ignore[attr-defined]

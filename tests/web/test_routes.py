@@ -24,6 +24,8 @@ EXPECTED_JSON = {
             "price_usd": 67012.34,
             "cmc_id": 1,
             "volume_24h_usd": 35210000000.5,
+            "market_cap_usd": 1320000000000.0,
+            "percent_change_24h": -1.5,
             "price_fetched_at": "2024-05-01T11:59:17.500Z",
             "rank_fetched_at": "2024-05-01T12:00:00.000Z",
         },
@@ -34,6 +36,8 @@ EXPECTED_JSON = {
             "price_usd": 3120.5,
             "cmc_id": 1027,
             "volume_24h_usd": 15900000000.0,
+            "market_cap_usd": 375000000000.25,
+            "percent_change_24h": 0.00001,
             "price_fetched_at": "2024-05-01T11:59:17.500Z",
             "rank_fetched_at": "2024-05-01T12:00:00.000Z",
         },
@@ -44,6 +48,8 @@ EXPECTED_JSON = {
             "price_usd": 1.0002,
             "cmc_id": 825,
             "volume_24h_usd": 48000000000.0,
+            "market_cap_usd": None,
+            "percent_change_24h": None,
             "price_fetched_at": "2024-05-01T11:59:17.500Z",
             "rank_fetched_at": "2024-05-01T12:00:00.000Z",
         },
@@ -54,6 +60,8 @@ EXPECTED_JSON = {
             "price_usd": None,
             "cmc_id": None,
             "volume_24h_usd": None,
+            "market_cap_usd": None,
+            "percent_change_24h": None,
             "price_fetched_at": None,
             "rank_fetched_at": "2024-05-01T12:00:00.000Z",
         },
@@ -64,6 +72,8 @@ EXPECTED_JSON = {
             "price_usd": 0.00001234,
             "cmc_id": 24478,
             "volume_24h_usd": 820000000.25,
+            "market_cap_usd": None,
+            "percent_change_24h": None,
             "price_fetched_at": "2024-05-01T11:59:17.500Z",
             "rank_fetched_at": "2024-05-01T12:00:00.000Z",
         },
@@ -338,6 +348,7 @@ def test_readyz_ready(make_client: ClientFactory, sample_view: TopListView) -> N
         "stale": False,
         "stale_sources": [],
         "consumer_running": True,
+        "stuck_consumers": {},
     }
 
 
@@ -387,6 +398,30 @@ def test_readyz_not_ready(make_client: ClientFactory, replica: StaticReplica, de
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
     assert response.json() == {"error": "not_ready", "detail": detail}
+
+
+STUCK = {"test.top.v1": "3 failed attempts in a row; last error: RuntimeError('boom')"}
+
+
+def test_readyz_names_a_stuck_consumer_and_stays_ready_once_ready(
+    make_client: ClientFactory, sample_view: TopListView
+) -> None:
+    client = make_client(StaticReplica(sample_view, stuck=STUCK))
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["stuck_consumers"] == STUCK
+    status = client.get("/status").json()
+    assert status["replica"]["stuck_consumers"] == STUCK
+
+
+def test_readyz_says_why_a_replica_that_never_became_ready_is_stuck(
+    make_client: ClientFactory,
+) -> None:
+    response = make_client(StaticReplica(None, stuck=STUCK)).get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["stuck_consumers"] == STUCK
+    assert "the consumer of test.top.v1 is stuck (3 failed attempts in a row" in body["detail"]
 
 
 # -- freshness of GET / ---------------------------------------------------------------
@@ -482,7 +517,7 @@ def test_status_without_producer_reports_still_judges_the_served_data(
             "ranking_updated_at": "2024-05-01T12:00:00.000Z",
             "prices_updated_at": "2024-05-01T11:59:17.500Z",
         },
-        "replica": {"caught_up": True, "consumer_running": True},
+        "replica": {"caught_up": True, "consumer_running": True, "stuck_consumers": {}},
         "sources": {
             "cryptocompare": {
                 "provides": "ranking",
@@ -565,7 +600,11 @@ def test_status_before_any_data(make_client: ClientFactory) -> None:
     body = response.json()
     assert body["served"] is None
     assert (body["stale"], body["stale_sources"]) == (True, ["ranking", "prices"])
-    assert body["replica"] == {"caught_up": False, "consumer_running": False}
+    assert body["replica"] == {
+        "caught_up": False,
+        "consumer_running": False,
+        "stuck_consumers": {},
+    }
     for source in body["sources"].values():
         assert (source["status"], source["age_seconds"], source["stale"]) == (
             "unknown",

@@ -45,6 +45,16 @@ def test_a_tombstone_forgets_the_provider() -> None:
     assert board.apply(b"coinmarketcap", None) is False
 
 
+def test_a_status_from_the_future_is_refused_and_blocks_nothing() -> None:
+    board = StatusBoard(clock=lambda: NOW)
+    future = status(last_attempt_at=NOW + timedelta(days=1))
+    with pytest.raises(InvalidMessage, match="in the future"):
+        board.apply(b"coinmarketcap", encode(future))
+    assert board.apply(b"coinmarketcap", encode(status())) is True  # the next real one counts
+    skewed = status(last_attempt_at=NOW + timedelta(minutes=4))  # within the clock skew
+    assert board.apply(b"coinmarketcap", encode(skewed)) is True
+
+
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [

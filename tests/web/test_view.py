@@ -8,11 +8,12 @@ from datetime import timedelta
 
 import pytest
 
+from tests import generations
 from tests.web.factories import PRICED_AT, RANKED_AT, SAMPLE_ROWS, coin, meta
 from topcoins.schemas.codec import encode
 from topcoins.schemas.records import RankingSnapshot, TopCoin, TopListMeta
 from topcoins.schemas.topics import META_KEY
-from topcoins.web.errors import IncompleteGeneration, InvalidMessage
+from topcoins.web.errors import IncompleteGeneration, InvalidMessage, MixedGeneration
 from topcoins.web.view import TopListBuilder, TopListEntry, TopListView
 
 MK = META_KEY.encode()
@@ -49,6 +50,8 @@ def test_rows_then_meta_publish_a_view_in_meta_order() -> None:
         match_rule="alias",
         rank_fetched_at=RANKED_AT,
         price_fetched_at=PRICED_AT,
+        market_cap_usd=1_320_000_000_000.0,
+        percent_change_24h=-1.5,
     )
     assert view.generation == 1
     assert view.total_ranked == 5
@@ -197,6 +200,25 @@ def test_unusable_volumes_are_none(volume: float, served: float | None) -> None:
     assert view is not None and view.entries[0].volume_24h_usd == served
 
 
+@pytest.mark.parametrize(
+    ("market_cap", "change", "served"),
+    [
+        (0.0, -100.0, (0.0, -100.0)),
+        (2.5e12, 1e6, (2.5e12, 1e6)),
+        (-1.0, -100.5, (None, None)),
+        (math.inf, math.nan, (None, None)),
+        (None, None, (None, None)),
+    ],
+)
+def test_unusable_market_caps_and_changes_are_none(market_cap, change, served) -> None:
+    builder = TopListBuilder()
+    row = coin("BTC", "Bitcoin", 1, 1.0, market_cap_usd=market_cap, percent_change_24h=change)
+    put(builder, row)
+    view = close(builder, meta(["BTC"]))
+    assert view is not None
+    assert (view.entries[0].market_cap_usd, view.entries[0].percent_change_24h) == served
+
+
 def test_entries_keep_their_fetch_times_and_no_price_has_no_price_time(
     sample_view: TopListView,
 ) -> None:
@@ -239,3 +261,23 @@ def test_first_generation_number_is_configurable() -> None:
     builder = TopListBuilder(first_generation=41)
     view = close(builder, meta([]))
     assert view is not None and view.generation == 41
+
+
+@pytest.mark.parametrize("case", generations.CASES, ids=lambda case: case.name)
+def test_a_meta_whose_rows_mix_generations_is_refused(case: generations.MixCase) -> None:
+    builder = TopListBuilder()
+    served: list[str] = []
+    for key, value in case.messages:
+        try:
+            view = builder.apply(key, value)
+        except MixedGeneration as exc:
+            assert isinstance(exc, IncompleteGeneration)  # the replica's path for both
+            served.append(generations.REFUSED)
+            continue
+        if view is not None:
+            assert {entry.cmc_id for entry in view.entries} == {
+                generations.cmc_id(symbol, view.ranking_snapshot_id)
+                for symbol in generations.SYMBOLS
+            }  # every row of the view's own generation
+            served.append(view.ranking_snapshot_id)
+    assert served == case.at_metas

@@ -28,7 +28,8 @@ def create_app(config: EmulatorConfig) -> Starlette:
     The shared state is ``app.state.emulator`` (an ``EmulatorState``): in-process tests can
     read ``app.state.emulator.market`` directly instead of ``GET /_emulator/state``.
     """
-    market = Market(build_universe(config.seed), seed=config.seed)
+    universe = build_universe(config.seed, config.cc_ranked, config.cmc_listed)
+    market = Market(universe, seed=config.seed)
     state = EmulatorState(config, market, FaultBook(), CallLog())
 
     @asynccontextmanager

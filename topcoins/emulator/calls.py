@@ -10,6 +10,8 @@ from typing import Any
 
 __all__ = ["CallLog"]
 
+_CREDIT_HORIZON = 32 * 86400.0  # seconds: longer than any month
+
 
 @dataclass
 class _Endpoint:
@@ -18,12 +20,14 @@ class _Endpoint:
 
 
 class CallLog:
-    """Counts every provider call per endpoint and keeps the last ``keep`` unix times."""
+    """Counts every provider call per endpoint and keeps the last ``keep`` unix times, and
+    the CoinMarketCap credits charged (for ``/v1/key/info``)."""
 
     def __init__(self, keep: int = 1000, clock: Callable[[], float] = time.time) -> None:
         self.keep = keep
         self.clock = clock
         self._endpoints: dict[tuple[str, str], _Endpoint] = {}
+        self._credits: deque[tuple[float, int]] = deque()
 
     def record(self, provider: str, path: str) -> None:
         """Count one call to ``path`` of ``provider``, now."""
@@ -32,6 +36,18 @@ class CallLog:
         )
         endpoint.count += 1
         endpoint.recent.append(self.clock())
+
+    def charge(self, credits: int) -> None:
+        """Record ``credits`` CoinMarketCap credits charged now (kept for 32 days)."""
+        now = self.clock()
+        while self._credits and self._credits[0][0] < now - _CREDIT_HORIZON:
+            self._credits.popleft()
+        if credits:
+            self._credits.append((now, credits))
+
+    def credits_since(self, moment: float) -> int:
+        """CoinMarketCap credits charged at or after the unix time ``moment``."""
+        return sum(credits for at, credits in self._credits if at >= moment)
 
     def calls_made(self, provider: str) -> dict[str, int]:
         """Calls to ``provider`` per window, shaped like CryptoCompare's ``calls_made``."""
@@ -56,5 +72,6 @@ class CallLog:
         return out
 
     def clear(self) -> None:
-        """Forget every call."""
+        """Forget every call and every credit charged."""
         self._endpoints.clear()
+        self._credits.clear()

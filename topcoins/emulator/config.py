@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from topcoins.emulator.universe import CC_RANKED, CMC_LISTED
 from topcoins.settings import SettingsError
 
 __all__ = ["EmulatorConfig"]
@@ -23,6 +24,9 @@ class EmulatorConfig:
     cmc_api_key: str = field(default="", repr=False)
     cryptocompare_api_key: str = field(default="", repr=False)
     log_level: str = "INFO"
+    log_format: str = "json"  # LOG_FORMAT, shared with the other components
+    cc_ranked: int = CC_RANKED  # assets CryptoCompare ranks
+    cmc_listed: int = CMC_LISTED  # assets CoinMarketCap lists
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -31,19 +35,28 @@ class EmulatorConfig:
             raise SettingsError(
                 f"EMULATOR_TICK_SECONDS must be 0 (no drift) or more, got {self.tick_seconds}"
             )
+        if self.log_format not in ("json", "text"):
+            raise SettingsError(f"LOG_FORMAT must be json or text, got {self.log_format!r}")
+        for variable, count in (("CC_RANKED", self.cc_ranked), ("CMC_LISTED", self.cmc_listed)):
+            if not 1 <= count <= 10_000:
+                raise SettingsError(f"EMULATOR_{variable} must be from 1 to 10000, got {count}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> EmulatorConfig:
         """Build the config from ``EMULATOR_HOST``, ``_PORT``, ``_SEED``, ``_TICK_SECONDS``,
-        ``_CMC_API_KEY``, ``_CRYPTOCOMPARE_API_KEY`` and ``_LOG_LEVEL``; unset ones default."""
+        ``_CC_RANKED``, ``_CMC_LISTED``, ``_CMC_API_KEY``, ``_CRYPTOCOMPARE_API_KEY`` and
+        ``_LOG_LEVEL``; unset ones default."""
         parsers: dict[str, tuple[str, type]] = {
             "host": ("EMULATOR_HOST", str),
             "port": ("EMULATOR_PORT", int),
             "seed": ("EMULATOR_SEED", int),
             "tick_seconds": ("EMULATOR_TICK_SECONDS", float),
+            "cc_ranked": ("EMULATOR_CC_RANKED", int),
+            "cmc_listed": ("EMULATOR_CMC_LISTED", int),
             "cmc_api_key": ("EMULATOR_CMC_API_KEY", str),
             "cryptocompare_api_key": ("EMULATOR_CRYPTOCOMPARE_API_KEY", str),
             "log_level": ("EMULATOR_LOG_LEVEL", str),
+            "log_format": ("LOG_FORMAT", str),
         }
         values: dict[str, Any] = {}
         for name, (variable, parse) in parsers.items():
@@ -56,6 +69,8 @@ class EmulatorConfig:
                 raise SettingsError(f"{variable}: expected {parse.__name__}, got {raw!r}") from exc
         if "log_level" in values:
             values["log_level"] = values["log_level"].upper()
+        if "log_format" in values:
+            values["log_format"] = values["log_format"].lower()
         return cls(**values)
 
     @property

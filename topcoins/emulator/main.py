@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 def run(config: EmulatorConfig) -> None:
     """Log JSON lines (keys redacted) and serve until SIGINT/SIGTERM."""
-    configure_logging("emulator", config.log_level, secrets=config.secrets)
+    configure_logging("emulator", config.log_level, config.secrets, config.log_format)
     logger.info("emulator starting", extra={"settings": config.public_dict()})
     uvicorn.run(
         create_app(config),

@@ -4,9 +4,12 @@ Behaviour where the real API is unknown or differs on purpose:
 - CoinMarketCap: with no key configured any non-empty key is accepted; ``convert`` other
   than USD is a 400. Auth is checked before parameters. Quotes (v2) take ``id`` only (no
   ``symbol``/``slug``); an unknown id is a 400 unless ``skip_invalid=true``.
+- CoinMarketCap ``/v1/key/info`` reports the Basic plan (10,000 credits a month, 30 calls
+  a minute) and the credits this emulator charged; it costs no credit itself.
 - CryptoCompare: ``limit`` is clamped to 10..100 (the legacy docs' min and max) rather
   than rejected; a page past the end has an empty ``Data``; ``MetaData.Count`` is the
   number of ranked assets. Auth is checked before parameters, and errors use HTTP 200.
+  ``/stats/rate/limit`` counts this emulator's CryptoCompare calls (itself included).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import json
 import math
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -31,18 +35,29 @@ from topcoins.emulator.responses import (
     CMC_SORTS,
     cc_error,
     cc_rate_limit,
+    cc_rate_limit_stats,
     cc_toplist,
     cmc_error,
+    cmc_key_info,
     cmc_listings,
     cmc_status,
 )
 from topcoins.emulator.state import EmulatorState, emulator_state
 
-__all__ = ["CC_TOPLIST_PATH", "CMC_LISTINGS_PATH", "CMC_QUOTES_PATH", "PROVIDER_ROUTES"]
+__all__ = [
+    "CC_RATE_LIMIT_PATH",
+    "CC_TOPLIST_PATH",
+    "CMC_KEY_INFO_PATH",
+    "CMC_LISTINGS_PATH",
+    "CMC_QUOTES_PATH",
+    "PROVIDER_ROUTES",
+]
 
 CMC_LISTINGS_PATH = "/v1/cryptocurrency/listings/latest"
 CMC_QUOTES_PATH = "/v2/cryptocurrency/quotes/latest"
+CMC_KEY_INFO_PATH = "/v1/key/info"
 CC_TOPLIST_PATH = "/data/top/totalvolfull"
+CC_RATE_LIMIT_PATH = "/stats/rate/limit"
 _CC_LIMITS = (10, 100)
 _CC_PATH_MISSING = {"Response": "Error", "Message": "Path does not exist", "Type": 0, "Data": {}}
 
@@ -143,7 +158,9 @@ async def cmc_listings_latest(request: Request) -> Response:
         params = _cmc_params(request.query_params)
     except _ParamError as exc:
         return _json(cmc_error(now, 400, str(exc)), fault, 400)
-    return _json(cmc_listings(state.market, now=now, **params), fault)
+    body = cmc_listings(state.market, now=now, **params)
+    state.calls.charge(body["status"]["credit_count"])
+    return _json(body, fault)
 
 
 def _cmc_ids(query: Mapping[str, str], known: Mapping[int, Any]) -> list[int]:
@@ -181,7 +198,27 @@ async def cmc_quotes_latest(request: Request) -> Response:
         return _json(cmc_error(now, 400, str(exc)), fault, 400)
     asked = len(request.query_params.get("id", "").split(","))
     status = cmc_status(now) | {"credit_count": max(1, math.ceil(asked / 100)), "notice": None}
+    state.calls.charge(status["credit_count"])
     return _json({"status": status, "data": {str(i): by_id[i] for i in ids}}, fault)
+
+
+async def cmc_key_info_route(request: Request) -> Response:
+    """``GET /v1/key/info``: the plan and this key's usage (requests and credits)."""
+    state, now = emulator_state(request), time.time()
+    fault = await _take_fault(state, "coinmarketcap", request)
+    refusal = _cmc_refusal(state, request, fault, now)
+    if refusal is not None:
+        return refusal
+    minute = state.calls.calls_made("coinmarketcap")["minute"]
+    moment = datetime.fromtimestamp(now, UTC)
+    midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    body = cmc_key_info(
+        now,
+        requests_this_minute=minute,
+        credits_today=state.calls.credits_since(midnight.timestamp()),
+        credits_this_month=state.calls.credits_since(midnight.replace(day=1).timestamp()),
+    )
+    return _json(body, fault)
 
 
 # --- CryptoCompare -----------------------------------------------------------------------
@@ -227,6 +264,20 @@ async def cc_totalvolfull(request: Request) -> Response:
     return _json(cc_toplist(state.market, page=page, limit=limit, now=now), fault)
 
 
+async def cc_rate_limit_route(request: Request) -> Response:
+    """``GET /stats/rate/limit``: calls made and left per window."""
+    state = emulator_state(request)
+    fault = await _take_fault(state, "cryptocompare", request)
+    mode = fault.mode if fault else None
+    if fault is not None and mode == "server_error":
+        return _server_error(fault)
+    if mode == "rate_limit":
+        return _json(cc_rate_limit(state.calls.calls_made("cryptocompare")), fault)
+    if mode == "auth" or not _cc_key_ok(request, state.config.cryptocompare_api_key):
+        return _json(cc_error(CC_AUTH_MESSAGE, 1), fault)
+    return _json(cc_rate_limit_stats(state.calls.calls_made("cryptocompare")), fault)
+
+
 async def cc_path_missing(request: Request) -> Response:
     """Any other ``/data/...`` path: CryptoCompare's Type 0 body."""
     emulator_state(request).calls.record("cryptocompare", request.url.path)
@@ -236,6 +287,8 @@ async def cc_path_missing(request: Request) -> Response:
 PROVIDER_ROUTES = [
     Route(CMC_LISTINGS_PATH, cmc_listings_latest, methods=["GET"]),
     Route(CMC_QUOTES_PATH, cmc_quotes_latest, methods=["GET"]),
+    Route(CMC_KEY_INFO_PATH, cmc_key_info_route, methods=["GET"]),
     Route(CC_TOPLIST_PATH, cc_totalvolfull, methods=["GET"]),
+    Route(CC_RATE_LIMIT_PATH, cc_rate_limit_route, methods=["GET"]),
     Route("/data/{rest:path}", cc_path_missing, methods=["GET"]),
 ]

@@ -22,8 +22,10 @@ __all__ = [
     "CMC_SORTS",
     "cc_error",
     "cc_rate_limit",
+    "cc_rate_limit_stats",
     "cc_toplist",
     "cmc_error",
+    "cmc_key_info",
     "cmc_listings",
     "iso",
 ]
@@ -34,6 +36,9 @@ CMC_RATE_LIMIT_MESSAGE = (
 CC_AUTH_MESSAGE = "You need a valid auth key or api key to access this endpoint"
 CC_RATE_LIMIT_MESSAGE = "You are over your rate limit please upgrade your account!"
 CC_MAX_CALLS = {"second": 20, "minute": 300, "hour": 3000, "day": 7500, "month": 50000}
+# The plan /v1/key/info reports: CoinMarketCap's Basic (free) plan.
+CMC_MONTHLY_CREDITS = 10_000
+CMC_CALLS_PER_MINUTE = 30
 
 
 def iso(moment: float) -> str:
@@ -87,6 +92,47 @@ def cmc_status(now: float, error_code: int = 0, message: str | None = None) -> d
 def cmc_error(now: float, error_code: int, message: str) -> dict[str, Any]:
     """A CoinMarketCap error body: a ``status`` and no ``data``."""
     return {"status": cmc_status(now, error_code, message)}
+
+
+def _countdown(seconds: float) -> str:
+    """``In 3 days, 19 hours, 56 minutes``: CoinMarketCap's human-readable reset time."""
+    minutes = max(0, int(seconds // 60))
+    days, minutes = divmod(minutes, 1440)
+    hours, minutes = divmod(minutes, 60)
+    parts = [(days, "day"), (hours, "hour"), (minutes, "minute")]
+    shown = [f"{n} {unit}{'s' if n != 1 else ''}" for n, unit in parts if n]
+    return "In " + (", ".join(shown) if shown else "less than a minute")
+
+
+def cmc_key_info(
+    now: float, *, requests_this_minute: int, credits_today: int, credits_this_month: int
+) -> dict[str, Any]:
+    """``GET /v1/key/info``: the Basic plan and this key's usage (no credit charged)."""
+    moment = datetime.fromtimestamp(now, UTC)
+    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
+    reset = datetime(year, month, 1, tzinfo=UTC).timestamp()
+    return {
+        "data": {
+            "plan": {
+                "credit_limit_monthly": CMC_MONTHLY_CREDITS,
+                "credit_limit_monthly_reset": _countdown(reset - now),
+                "credit_limit_monthly_reset_timestamp": iso(reset),
+                "rate_limit_minute": CMC_CALLS_PER_MINUTE,
+            },
+            "usage": {
+                "current_minute": {
+                    "requests_made": requests_this_minute,
+                    "requests_left": max(0, CMC_CALLS_PER_MINUTE - requests_this_minute),
+                },
+                "current_day": {"credits_used": credits_today},
+                "current_month": {
+                    "credits_used": credits_this_month,
+                    "credits_left": max(0, CMC_MONTHLY_CREDITS - credits_this_month),
+                },
+            },
+        },
+        "status": cmc_status(now) | {"notice": None},
+    }
 
 
 def cmc_listings(
@@ -157,6 +203,20 @@ def cc_rate_limit(calls_made: Mapping[str, int]) -> dict[str, Any]:
     body = cc_error(CC_RATE_LIMIT_MESSAGE, 99)
     body["RateLimit"] = {"calls_made": dict(calls_made), "max_calls": CC_MAX_CALLS}
     return body
+
+
+def cc_rate_limit_stats(calls_made: Mapping[str, int]) -> dict[str, Any]:
+    """``GET /stats/rate/limit``: calls made and left per window against ``CC_MAX_CALLS``."""
+    made = {window: calls_made.get(window, 0) for window in CC_MAX_CALLS}
+    left = {window: max(0, CC_MAX_CALLS[window] - made[window]) for window in CC_MAX_CALLS}
+    return {
+        "Response": "Success",
+        "Message": "",
+        "HasWarning": False,
+        "Type": 100,
+        "RateLimit": {},
+        "Data": {"calls_made": made, "calls_left": left},
+    }
 
 
 def cc_toplist(market: Market, *, page: int, limit: int, now: float) -> dict[str, Any]:

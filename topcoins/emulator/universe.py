@@ -307,8 +307,12 @@ def _changes(quote: Mapping[str, Any], fallback: tuple[float, float, float]) -> 
 
 
 @cache
-def build_universe(seed: int = 42) -> Universe:
-    """The universe for ``seed``: every real captured asset plus deterministic synthetic ones."""
+def build_universe(
+    seed: int = 42, cc_ranked: int = CC_RANKED, cmc_listed: int = CMC_LISTED
+) -> Universe:
+    """The universe for ``seed``: every real captured asset plus deterministic synthetic ones,
+    filling up to ``cc_ranked`` CryptoCompare-ranked and ``cmc_listed`` CoinMarketCap-listed
+    assets."""
     b = _Builder(seed)
     cmc = _real_cmc()
     cmc_by_symbol = {item["symbol"]: item for item in cmc.values()}
@@ -375,20 +379,20 @@ def build_universe(seed: int = 42) -> Universe:
             )
         )
 
-    _add_synthetic(b)
+    _add_synthetic(b, cc_ranked, cmc_listed)
     return Universe(tuple(b.assets))
 
 
-def _add_synthetic(b: _Builder) -> None:
-    """Fill up to ``CC_RANKED`` ranked and ``CMC_LISTED`` listed assets with invented ones."""
+def _add_synthetic(b: _Builder, cc_ranked: int, cmc_listed: int) -> None:
+    """Fill up to ``cc_ranked`` ranked and ``cmc_listed`` listed assets with invented ones."""
     ranked = sum(1 for a in b.assets if a.cc_info)
     listed = sum(1 for a in b.assets if a.cmc_listing)
-    for index in range(max(CC_RANKED - ranked, CMC_LISTED - listed, 0)):
+    for index in range(max(cc_ranked - ranked, cmc_listed - listed, 0)):
         symbol, name = b.synthetic_name()
         price = b.log_uniform(1e-6, 50)
         supply = round(b.log_uniform(1e6, 2e9) / price)
-        on_cc = index < CC_RANKED - ranked
-        on_cmc = listed + index < CMC_LISTED
+        on_cc = index < cc_ranked - ranked
+        on_cmc = listed + index < cmc_listed
         info = b.cc_info(symbol, name, None) if on_cc else None
         b.add(
             Asset(

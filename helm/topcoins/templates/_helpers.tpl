@@ -94,7 +94,7 @@ Takes (dict "context" $ "values" .Values.web).
 checksum/config: {{ include (print .context.Template.BasePath "/configmap.yaml") .context | sha256sum }}
 {{- if .context.Values.metrics.podAnnotations }}
 prometheus.io/scrape: "true"
-prometheus.io/port: {{ .values.port | quote }}
+prometheus.io/port: {{ .values.opsPort | default .values.port | quote }}
 prometheus.io/path: /metrics
 {{- end }}
 {{- with .values.podAnnotations }}
@@ -130,6 +130,78 @@ Takes (dict "context" $ "env" "CMC_API_KEY" "key" .Values.providers.cmc.apiKeySe
     secretKeyRef:
       name: {{ required "providers.existingSecret is required: the Secret holding the provider API keys" .context.Values.providers.existingSecret }}
       key: {{ .key }}
+{{- end }}
+
+{{/*
+The non-secret Kafka security settings (ConfigMap data): the protocol, the mechanism, and
+the paths of the PEM files mounted from kafka.security.tls.existingSecret.
+*/}}
+{{- define "topcoins.kafkaSecurityConfig" -}}
+{{- $security := .Values.kafka.security }}
+{{- $tls := $security.tls }}
+KAFKA_SECURITY_PROTOCOL: {{ $security.protocol | quote }}
+{{- if hasPrefix "SASL_" $security.protocol }}
+KAFKA_SASL_MECHANISM: {{ $security.sasl.mechanism | quote }}
+{{- end }}
+KAFKA_SSL_CHECK_HOSTNAME: {{ $tls.checkHostname | quote }}
+{{- if and (or $tls.certKey $tls.keyKey) (not (and $tls.certKey $tls.keyKey)) }}
+{{- fail "kafka.security.tls.certKey and keyKey go together: a client certificate needs its key" }}
+{{- end }}
+{{- if $tls.existingSecret }}
+{{- if $tls.caKey }}
+KAFKA_SSL_CA_FILE: {{ printf "%s/%s" (include "topcoins.kafkaTlsDir" .) $tls.caKey | quote }}
+{{- end }}
+{{- if $tls.certKey }}
+KAFKA_SSL_CERT_FILE: {{ printf "%s/%s" (include "topcoins.kafkaTlsDir" .) $tls.certKey | quote }}
+KAFKA_SSL_KEY_FILE: {{ printf "%s/%s" (include "topcoins.kafkaTlsDir" .) $tls.keyKey | quote }}
+{{- end }}
+{{- else if $tls.certKey }}
+{{- fail "kafka.security.tls.existingSecret is required with certKey: the Secret holding the client certificate and key" }}
+{{- end }}
+{{- end }}
+
+{{/* Where the Kafka TLS Secret is mounted (read-only). */}}
+{{- define "topcoins.kafkaTlsDir" -}}
+/etc/topcoins/kafka-tls
+{{- end }}
+
+{{/*
+The SASL user name and password from their existing Secret (never values); nothing
+unless kafka.security.protocol is SASL_PLAINTEXT or SASL_SSL.
+*/}}
+{{- define "topcoins.kafkaSaslEnv" -}}
+{{- $security := .Values.kafka.security }}
+{{- if hasPrefix "SASL_" $security.protocol }}
+- name: KAFKA_SASL_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ required "kafka.security.sasl.existingSecret is required with a SASL_* protocol: the Secret holding the SASL user name and password" $security.sasl.existingSecret }}
+      key: {{ $security.sasl.usernameKey }}
+- name: KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $security.sasl.existingSecret }}
+      key: {{ $security.sasl.passwordKey }}
+{{- end }}
+{{- end }}
+
+{{/* The read-only mount of kafka.security.tls.existingSecret, if any (a volumeMounts item). */}}
+{{- define "topcoins.kafkaTlsMount" -}}
+{{- if .Values.kafka.security.tls.existingSecret }}
+- name: kafka-tls
+  mountPath: {{ include "topcoins.kafkaTlsDir" . }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/* The volume of kafka.security.tls.existingSecret, if any (a volumes item). */}}
+{{- define "topcoins.kafkaTlsVolume" -}}
+{{- if .Values.kafka.security.tls.existingSecret }}
+- name: kafka-tls
+  secret:
+    secretName: {{ .Values.kafka.security.tls.existingSecret }}
+    defaultMode: 0440
+{{- end }}
 {{- end }}
 
 {{/*

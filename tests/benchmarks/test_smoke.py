@@ -1,0 +1,80 @@
+"""A short run of each benchmark script: it starts, measures and prints its figures.
+
+The figures themselves are not checked (CI machines vary); the scripts are, so the README's
+numbers can always be reproduced.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
+
+pytestmark = pytest.mark.e2e
+
+
+def run(script: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=BENCHMARKS,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_avro_codec_prints_both_timings_of_identical_bytes() -> None:
+    out = run("avro_codec.py", "--quotes", "300", "--repeat", "2")
+    assert "identical in both" in out
+    assert "encode: avro" in out
+    assert "decode: avro" in out
+
+
+def test_web_hot_path_compares_the_app_with_its_baselines() -> None:
+    out = run(
+        "web_hot_path.py",
+        "--seconds",
+        "1",
+        "--rounds",
+        "1",
+        "--warmup",
+        "0",
+        "--connections",
+        "8",
+    )
+    for request in ("json", "csv", "304"):
+        assert f"{request:4s} median req/s: bare" in out
+    assert "app/bare" in out
+    if shutil.which("nginx"):
+        assert "app/nginx" in out
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (apt-get install wrk)")
+def test_web_scale_out_adds_up_two_processes() -> None:
+    out = run("web_scale_out.py", "--seconds", "1", "--rounds", "1", "--connections", "8")
+    assert "1 process:" in out
+    assert "2 processes on 2 cores:" in out
+
+
+def test_freshness_measures_latency_stages_and_memory() -> None:
+    out = run(
+        "freshness.py",
+        *("--sizes", "100", "--samples", "3", "--warmup", "0", "--no-memory-run"),
+    )
+    assert "freshness: provider answer received -> visible over HTTP" in out
+    latency_row = next(line for line in out.splitlines() if line.split()[:3] == ["100", "100", "3"])
+    assert len(latency_row.split()) == 8  # p50, p90, p99, max and the load average
+    stages = ("producer parse", "producer publish", "worker decode", "worker write", "web apply")
+    for stage in (*stages, "web render"):
+        row = next(line for line in out.splitlines() if line.startswith(stage))
+        assert float(row.split()[-1]) > 0, row  # the component's histogram was observed
+    for process in ("emulator", "pricing", "ranking", "worker", "web"):
+        assert any(line.split()[:1] == [process] for line in out.splitlines()), process
+    assert "100 coins: p99" in out

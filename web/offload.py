@@ -1,0 +1,70 @@
+"""``ProcessOffload``: runs the CPU work of ``GET /?at=`` in a worker process.
+
+Decoding a raw price snapshot and joining it (50-100 ms of pure Python) would block the
+event loop, and so every live request. A thread does not help: it holds the GIL, and the
+loop then waits up to the interpreter's switch interval (5 ms) at every wake-up
+(``benchmarks/at_load.py`` measures it). So the web process hands
+``topcoins.streams.history.decode_and_join`` its raw bytes in a one-process pool and gets
+the joined list back (pickled, well under a millisecond).
+
+The worker process starts (``spawn``: no fork of a process with a running event loop) on
+the first call, so a web process that is never asked ``at`` never starts one; the first
+call pays for it (about a second). A worker that dies is replaced, and the request that
+was running in it gets ``HistoryReadError`` (503 for the client).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from topcoins.lifecycle import AsyncLifecycle
+from topcoins.streams.errors import HistoryReadError
+
+__all__ = ["ProcessOffload"]
+
+logger = logging.getLogger(__name__)
+
+
+class ProcessOffload(AsyncLifecycle):
+    """``await offload(function, *args)`` runs ``function(*args)`` in a worker process."""
+
+    def __init__(self, workers: int = 1) -> None:
+        self.workers = workers
+        self._open = False
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(self.workers, mp_context=context)
+
+    async def start(self) -> None:
+        """Accept calls (the worker process starts on the first one)."""
+        self._open = True
+
+    async def stop(self) -> None:
+        """Stop the worker process; safe to call twice."""
+        self._open = False
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+
+    async def __call__(self, function: Callable[..., Any], *args: Any) -> Any:
+        if not self._open:
+            raise HistoryReadError("the history worker process is not running")
+        pool = self._pool
+        if pool is None:
+            pool = self._pool = self._new_pool()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
+        except BrokenProcessPool as exc:
+            logger.error("the history worker process died; the next call starts a new one")
+            if self._pool is pool:
+                self._pool = None
+                pool.shutdown(wait=False)
+            raise HistoryReadError("the history worker process died; retry") from exc

@@ -110,12 +110,15 @@ def optional_number(value: Any, name: str, *, volume: bool = False) -> float | N
     """
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if type(value) is float:  # the common case, without a conversion
+        number = value
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{name} must be a number, got {_shown(value)}")
-    try:
-        number = float(value)
-    except OverflowError:  # an integer beyond any double
-        number = math.inf
+    else:
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond any double
+            number = math.inf
     if not math.isfinite(number):
         raise OutOfRange(f"{name} must be finite, got {_shown(value)}", "number_out_of_range")
     if volume and number < 0:
@@ -142,6 +145,8 @@ def optional_timestamp(value: Any, name: str) -> datetime | None:
         raise ValueError(f"{name} must be an ISO 8601 timestamp, got {_shown(value)}") from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
+    elif moment.tzinfo is UTC and not moment.microsecond % 1000:
+        return moment  # already what ``utc_millis`` makes of it (the usual "...Z")
     try:
         return utc_millis(moment)
     except OverflowError as exc:  # e.g. 9999-12-31T23:00:00-05:00 is past year 9999 in UTC

@@ -269,13 +269,20 @@ class _QuoteIndex:
         grouped: dict[int, list[PriceQuote]] = {}
         for quote in quotes:
             grouped.setdefault(quote.cmc_id, []).append(quote)
-        by_id = {cmc_id: min(group, key=_freshness_order) for cmc_id, group in grouped.items()}
+        # Most ids and symbols are unique: only a group of several needs its sort key.
+        by_id = {
+            cmc_id: group[0] if len(group) == 1 else min(group, key=_freshness_order)
+            for cmc_id, group in grouped.items()
+        }
         by_symbol: dict[str, list[PriceQuote]] = {}
         for quote in by_id.values():
             by_symbol.setdefault(_symbol_key(quote.symbol), []).append(quote)
         return cls(
             by_id=by_id,
-            by_symbol={k: tuple(sorted(v, key=_rank_order)) for k, v in by_symbol.items()},
+            by_symbol={
+                k: (v[0],) if len(v) == 1 else tuple(sorted(v, key=_rank_order))
+                for k, v in by_symbol.items()
+            },
             duplicate_ids=tuple(sorted(i for i, group in grouped.items() if len(group) > 1)),
         )
 

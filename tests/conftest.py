@@ -32,6 +32,15 @@ def fixture_json() -> Any:
     return load_fixture
 
 
+def missing_tool(what: str, hint: str) -> None:
+    """Skip the calling test because ``what`` is not installed; under ``CI=true`` fail
+    instead, since ``scripts/tools`` installs every tool there."""
+    message = f"{what} is not installed: {hint}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 ALL_KINDS = "tansu,apache-kafka"
 EXTERNAL = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
 KINDS = (

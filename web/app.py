@@ -24,10 +24,11 @@ from topcoins.settings import Settings
 from topcoins.web.admission import AtAdmission
 from topcoins.web.errors import exception_handlers
 from topcoins.web.fanout import StreamHub
+from topcoins.web.fast_path import TopCoinsApp, TopListFastPath
 from topcoins.web.freshness import FreshnessClock, StalenessPolicy
 from topcoins.web.history import HistoricalLists, HistorySource, history_reader
 from topcoins.web.metrics import HistorySkips, WebMetrics
-from topcoins.web.middleware import RequestMetricsMiddleware, TopListFastPath
+from topcoins.web.middleware import RequestMetricsMiddleware
 from topcoins.web.offload import ProcessOffload
 from topcoins.web.openapi import with_openapi
 from topcoins.web.ops_server import OpsHTTPServer
@@ -91,13 +92,12 @@ def create_app(
                 stack.callback(setattr, historical, "reader", None)
             yield
 
-    app = Starlette(
+    app = TopCoinsApp(
         routes=with_openapi(
             build_routes(top_list, ops, operator=settings.web_ops_port is None, stream=stream),
             top_list.parser,
         ),
         middleware=[
-            Middleware(TopListFastPath, endpoint=top_list, counter=metrics.requests),
             Middleware(RequestMetricsMiddleware, counter=metrics.requests),
         ],
         exception_handlers=dict(exception_handlers),
@@ -106,6 +106,8 @@ def create_app(
     # No trailing-slash redirects: an unknown path (``/status/`` too) is a JSON 404. The
     # redirect's Location would be built from the client's Host header, whatever it holds.
     app.router.redirect_slashes = False
+    # A live GET / is answered ahead of the middleware stack above (web.fast_path).
+    app.fast_path = TopListFastPath(top_list, metrics.requests)
     # run_web closes the open streams when the server starts shutting down (web.main).
     app.state.stream_hub = hub
     return app

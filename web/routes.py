@@ -6,8 +6,9 @@ looks up the prepared answer for ``(format, limit)`` in the view's cache and sen
 bytes. With ``at`` it asks ``history.HistoricalLists`` for the list of that moment
 instead (this one waits on Kafka, and never touches the live cache). Bad input raises
 ``RequestError`` subclasses that ``errors.exception_handlers`` turn into JSON.
-``middleware.TopListFastPath`` answers successful live requests ahead of routing through
-``prepare_live``; requests with ``at`` and errors go down the routed stack. The operator
+``fast_path.TopListFastPath`` answers successful live requests ahead of Starlette with
+the same parser, negotiation and ``Renderer``; requests with ``at`` and errors go down the
+routed stack. The operator
 endpoints are ordinary Starlette request handlers.
 """
 

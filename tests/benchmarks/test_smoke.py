@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import missing_tool
+
 BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
 
 pytestmark = pytest.mark.e2e
@@ -38,6 +40,8 @@ def test_avro_codec_prints_both_timings_of_identical_bytes() -> None:
 
 
 def test_web_hot_path_compares_the_app_with_its_baselines() -> None:
+    if shutil.which("wrk") is None:
+        missing_tool("wrk", "apt-get install wrk (scripts/tools does)")
     out = run(
         "web_hot_path.py",
         "--seconds",
@@ -56,8 +60,9 @@ def test_web_hot_path_compares_the_app_with_its_baselines() -> None:
         assert "app/nginx" in out
 
 
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (apt-get install wrk)")
 def test_web_scale_out_adds_up_two_processes() -> None:
+    if shutil.which("wrk") is None:
+        missing_tool("wrk", "apt-get install wrk (scripts/tools does)")
     out = run("web_scale_out.py", "--seconds", "1", "--rounds", "1", "--connections", "8")
     assert "1 process:" in out
     assert "2 processes on 2 cores:" in out

@@ -9,12 +9,12 @@ The page only reads the web service, so it runs on one broker kind.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.conftest import missing_tool
 from tests.e2e.browser import Browser, chromium_path
 from tests.e2e.helpers import CHANGE_DEADLINE_SECONDS, emulator, set_fault, wait_until
 
@@ -55,9 +55,7 @@ def browser(broker):
         pytest.skip("the dashboard reads only the web service: one broker kind (tansu) suffices")
     binary = chromium_path()
     if binary is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is not installed (.ci/run installs the Debian package)")
-        pytest.skip("chromium is not installed: apt-get install chromium")
+        missing_tool("chromium", "apt-get install chromium (scripts/tools does)")
     with Browser(binary) as started:
         yield started
 

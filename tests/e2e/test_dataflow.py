@@ -16,6 +16,7 @@ from tests.e2e.helpers import (
     expected_top,
     wait_until_served,
 )
+from tests.e2e.operator_metrics import check_operator_metrics
 
 pytestmark = pytest.mark.e2e
 
@@ -75,6 +76,7 @@ def test_json_csv_and_the_health_endpoints(stack):
             assert response.status_code == 200, (port, path)
     metrics = httpx.get(f"http://127.0.0.1:{settings.pricing_ops_port}/metrics", timeout=10).text
     assert "topcoins_producer_publish_total" in metrics
+    check_operator_metrics(stack)
 
 
 def test_diagnostics_explain_every_match_on_the_emulator_data(stack):

@@ -20,6 +20,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from tests.conftest import missing_tool
+
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "topcoins"
 VALUE_SETS = sorted((CHART / "ci").glob("*.yaml"))
@@ -72,7 +74,8 @@ def helm() -> str:
     cached = _cache_dir() / "bin" / "helm"
     if cached.is_file() and os.access(cached, os.X_OK):
         return str(cached)
-    pytest.skip(INSTALL_HINT)
+    missing_tool("helm", INSTALL_HINT)
+    raise AssertionError("unreachable")
 
 
 def helm_template(helm: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -20,10 +20,18 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import promql_parser
 import pytest
 import yaml
 
-from tests.helm.test_chart import CHART, COMPONENT_LABEL, Rendered, _cache_dir, helm_template
+from tests.helm.test_chart import (
+    CHART,
+    COMPONENT_LABEL,
+    REQUIRED,
+    Rendered,
+    _cache_dir,
+    helm_template,
+)
 from tests.metric_expositions import expositions, metric_names
 
 MONITORING_VALUES = CHART / "ci" / "monitoring-values.yaml"
@@ -125,6 +133,17 @@ def test_the_alerts_are_there_with_a_severity_and_a_summary(monitored: Rendered)
     assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
 
 
+def test_every_rule_and_dashboard_query_parses_as_promql(monitored: Rendered) -> None:
+    # promql-parser is a port of Prometheus's own parser: the check that runs everywhere
+    # (promtool, below, runs only where it has been built).
+    exprs = [str(rule["expr"]) for rule in rules_of(monitored)]
+    exprs += [expr.replace("$__rate_interval", "5m") for expr in dashboard_exprs()]
+    for expr in exprs:
+        promql_parser.parse(expr)
+    with pytest.raises(ValueError, match="unclosed left parenthesis"):
+        promql_parser.parse("sum(rate(topcoins_web_requests_total[5m])")
+
+
 def _promtool() -> str | None:
     found = shutil.which("promtool")
     cached = _cache_dir() / "bin" / "promtool"
@@ -133,7 +152,9 @@ def _promtool() -> str | None:
     return str(cached) if cached.is_file() and os.access(cached, os.X_OK) else None
 
 
-def test_promtool_accepts_the_rules(monitored: Rendered, tmp_path: Path) -> None:
+def test_promtool_accepts_the_rules_and_the_dashboard_queries(
+    monitored: Rendered, tmp_path: Path
+) -> None:
     promtool = _promtool()
     if promtool is None:
         # Not built by .ci/run: from source it took ~18 min on 2 busy cores (helm: 3.5).
@@ -142,8 +163,16 @@ def test_promtool_accepts_the_rules(monitored: Rendered, tmp_path: Path) -> None
             "rules are still checked (test_every_metric_of_the_rules_and_the_dashboard_is_exposed)"
         )
     (rule,) = monitored.of_kind("PrometheusRule")
+    # The dashboard's queries too, as recording rules (Grafana's $__rate_interval: 5m).
+    dashboard = {
+        "name": "dashboard",
+        "rules": [
+            {"record": f"dashboard:query{n}", "expr": expr.replace("$__rate_interval", "5m")}
+            for n, expr in enumerate(dashboard_exprs())
+        ],
+    }
     rules = tmp_path / "rules.yaml"
-    rules.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
+    rules.write_text(yaml.safe_dump({"groups": [*rule["spec"]["groups"], dashboard]}))
     result = subprocess.run(
         [promtool, "check", "rules", str(rules)],
         capture_output=True,
@@ -152,7 +181,7 @@ def test_promtool_accepts_the_rules(monitored: Rendered, tmp_path: Path) -> None
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"SUCCESS: {len(ALERTS)} rules found" in result.stdout
+    assert f"SUCCESS: {len(ALERTS) + len(dashboard['rules'])} rules found" in result.stdout
 
 
 def test_the_service_monitor_scrapes_every_components_ops_port(monitored: Rendered) -> None:
@@ -235,3 +264,22 @@ def test_by_default_only_the_budget_and_the_spread_are_rendered(helm: str) -> No
         "topology.kubernetes.io/zone",
         "kubernetes.io/hostname",
     ]
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--set", "metrics.prometheusRule.providerFailedPolls=0"], "providerFailedPolls"),
+        (["--set", "metrics.serviceMonitor.interval=soon"], "/metrics/serviceMonitor/interval"),
+        (["--set", "metrics.grafanaDashboard.enable=true"], "'enable' not allowed"),
+        (["--set", "web.topologySpread.whenUnsatisfiable=Never"], "whenUnsatisfiable"),
+        (["--set", "web.podDisruptionBudget.maxUnavailable=0"], "maxUnavailable"),
+        (["--set", "networkPolicy.webFrom=everyone"], "/networkPolicy/webFrom"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else " ".join(v),
+)
+def test_the_schema_refuses_bad_monitoring_values(helm: str, args: list[str], error: str) -> None:
+    result = helm_template(helm, *REQUIRED, *args)
+    assert result.returncode != 0
+    assert "don't meet the specifications of the schema" in result.stderr
+    assert error in result.stderr

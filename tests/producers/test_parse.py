@@ -66,6 +66,28 @@ def test_numbers_sent_as_strings_are_a_type_error_that_rejects_the_answer(value)
     assert not isinstance(caught.value, OutOfRange)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-01-02T03:04:05.123Z", datetime(2026, 1, 2, 3, 4, 5, 123000, tzinfo=UTC)),
+        ("2026-01-02T03:04:05.123456Z", datetime(2026, 1, 2, 3, 4, 5, 123000, tzinfo=UTC)),
+        ("2026-01-02T05:04:05.999+02:00", datetime(2026, 1, 2, 3, 4, 5, 999000, tzinfo=UTC)),
+        ("2026-01-02T03:04:05", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)),
+    ],
+)
+def test_timestamps_become_utc_truncated_to_the_millisecond(text, expected):
+    moment = _parse.optional_timestamp(text, "last_updated")
+    assert moment == expected
+    assert moment.tzinfo is UTC
+
+
+@pytest.mark.parametrize(("value", "expected"), [(2.5, 2.5), (7, 7.0), (-0.0, 0.0), (None, None)])
+def test_numbers_are_floats(value, expected):
+    number = _parse.optional_number(value, "quote.USD.price")
+    assert number == expected
+    assert type(number) is type(expected)
+
+
 def test_a_timestamp_sent_as_a_number_rejects_the_answer():
     with pytest.raises(ValueError, match="must be a string") as caught:
         _parse.optional_timestamp(10**15, "last_updated")

@@ -1,0 +1,141 @@
+"""The ``GET /`` fast path: the web app answers a live top-list request before Starlette.
+
+``TopCoinsApp`` is the Starlette app of ``create_app`` with one change: a plain live
+``GET /`` or ``HEAD /`` is answered by its ``TopListFastPath`` before Starlette's own
+``__call__`` (so before ``ServerErrorMiddleware``, the request-metrics middleware, the
+exception middleware and routing). Everything else goes through Starlette unchanged.
+
+``TopListFastPath`` keeps, per ``Freshness`` object (one per wall-clock second, view and
+producer statuses: ``freshness.FreshnessClock``), the finished ASGI messages of each
+``(query string, Accept)`` seen, built from the routed ``TopListEndpoint``'s own parser,
+negotiation and ``Renderer``. So a repeated request costs a header scan, a clock read and
+a dict lookup. The cached messages are sent as they are, so nothing between the server
+and the app may change a message it is given (uvicorn does not). Whatever the fast path
+cannot answer (``at``, bad parameters, no data yet, an unexpected error) is passed to
+Starlette untouched, nothing having been sent: there the routed endpoint raises the same
+error and the exception handlers answer it. Both paths send the same bytes and count the
+request once in ``topcoins_web_requests`` (route ``/``) and its duration histogram
+(tests/web/test_fast_path.py).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.types import Message, Receive, Scope, Send
+
+from topcoins.web.freshness import Freshness
+from topcoins.web.metrics import RequestCounter
+from topcoins.web.params import negotiate
+from topcoins.web.responses import PreparedResponse, etag_matches
+from topcoins.web.routes import TopListEndpoint
+
+__all__ = ["TopCoinsApp", "TopListFastPath"]
+
+_GET_OR_HEAD = frozenset({"GET", "HEAD"})
+# Distinct (query string, Accept) pairs kept per second; more and the cache starts over.
+_MAX_ENTRIES = 1024
+_BODY = "http.response.body"
+_EMPTY_BODY: Message = {"type": _BODY, "body": b""}
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """The ready ASGI messages of one ``PreparedResponse``."""
+
+    etag: bytes
+    start: Message
+    body: Message
+    not_modified: Message
+
+    @classmethod
+    def of(cls, prepared: PreparedResponse) -> _Answer:
+        start = {"type": "http.response.start", "status": prepared.status}
+        return cls(
+            prepared.etag,
+            {**start, "headers": prepared.headers},
+            {"type": _BODY, "body": prepared.body},
+            {**start, "status": 304, "headers": prepared.not_modified_headers},
+        )
+
+
+class TopListFastPath:
+    """Live ``GET /`` answers of ``endpoint``, cached per ``Freshness`` as ASGI messages."""
+
+    def __init__(self, endpoint: TopListEndpoint, counter: RequestCounter) -> None:
+        self.endpoint = endpoint
+        self.counter = counter
+        self._freshness: Freshness | None = None
+        self._answers: dict[tuple[bytes, bytes | None], _Answer] = {}
+
+    async def __call__(self, scope: Scope, send: Send) -> bool:
+        """Answer ``scope`` (a ``GET``/``HEAD`` of ``/``) and count it; False when it is
+        for Starlette (nothing sent, nothing counted)."""
+        started = time.perf_counter()
+        accept = if_none_match = None
+        for name, value in scope["headers"]:
+            if name == b"accept":
+                accept = value
+            elif name == b"if-none-match":
+                if_none_match = value
+        try:
+            answer = self._answer(scope["query_string"], accept)
+        except Exception:  # a RequestError or a bug: the routed stack answers it
+            return False
+        if answer is None:
+            return False
+        if if_none_match is not None and (
+            if_none_match == answer.etag or etag_matches(if_none_match, answer.etag)
+        ):
+            await send(answer.not_modified)
+            await send(_EMPTY_BODY)
+            status = 304
+        else:
+            await send(answer.start)
+            await send(_EMPTY_BODY if scope["method"] == "HEAD" else answer.body)
+            status = answer.start["status"]
+        self.counter.inc("/", status, time.perf_counter() - started)
+        return True
+
+    def _answer(self, query_string: bytes, accept: bytes | None) -> _Answer | None:
+        """The cached answer; None for a query with ``at``; raises ``RequestError``."""
+        renderer = self.endpoint.renderer
+        replica = renderer.replica
+        freshness = renderer.clock.current(replica.view, replica.statuses)
+        if freshness is not self._freshness:
+            self._freshness = freshness
+            self._answers = {}
+        key = (query_string, accept)
+        answer = self._answers.get(key)
+        if answer is None:
+            query = self.endpoint.parser.parse(query_string)
+            if query.at is not None:
+                return None
+            rendered = renderer.current()  # raises NoDataYet before the first view
+            fmt = query.format or negotiate(accept)
+            answer = _Answer.of(rendered.response(fmt, query.limit, freshness))
+            if len(self._answers) >= _MAX_ENTRIES:
+                self._answers = {}
+            self._answers[key] = answer
+        return answer
+
+
+class TopCoinsApp(Starlette):
+    """Starlette, with ``fast_path`` answering live ``GET /`` requests ahead of it."""
+
+    fast_path: TopListFastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast_path = self.fast_path
+        if (
+            fast_path is not None
+            and scope["type"] == "http"
+            and scope["path"] == "/"
+            and scope["method"] in _GET_OR_HEAD
+            and not scope.get("root_path")
+            and await fast_path(scope, send)
+        ):
+            return
+        await super().__call__(scope, receive, send)

@@ -81,3 +81,20 @@ def broker(request: pytest.FixtureRequest) -> Iterator[Broker]:
 def bootstrap_servers(broker: Broker) -> str:
     """``host:port`` of the session's broker."""
     return broker.bootstrap_servers
+
+
+@pytest.fixture
+def spans() -> Iterator[Any]:
+    """Tracing on for the test, into an in-memory exporter (yielded); off again after."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from topcoins import tracing
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.activate(provider)
+    yield exporter
+    tracing.activate(None)

@@ -113,6 +113,29 @@ async def ensure_topics(
         await admin.close()
 
 
+async def report_topic_durability(
+    bootstrap_servers: str,
+    specs: tuple[TopicSpec, ...],
+    *,
+    options: Mapping[str, Any] | None = None,
+) -> None:
+    """Warn about each existing topic of ``specs`` whose replication factor or
+    ``min.insync.replicas`` differs from the contract; create nothing (for the readers, such
+    as the web service, that never create topics)."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, request_timeout_ms=10000, **(options or {})
+    )
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        present = tuple(spec for spec in specs if spec.name in existing)
+        if present:
+            configs = await _topic_configs(admin, [spec.name for spec in present])
+            _report_durability(present, await _replication_factors(admin, present), configs)
+    finally:
+        await admin.close()
+
+
 async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
     """Partition count per topic; a topic created a moment ago may report 0 for a while."""
     counts: dict[str, int] = {}

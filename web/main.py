@@ -14,7 +14,8 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from topcoins.kafka_access import watch_access
-from topcoins.kafka_security import KafkaAccessError
+from topcoins.kafka_admin import report_topic_durability
+from topcoins.kafka_security import KafkaAccessError, kafka_client_options
 from topcoins.logs import configure_logging
 from topcoins.settings import Settings
 from topcoins.tracing import configure_tracing
@@ -126,6 +127,15 @@ async def _serve_while_kafka_accepts(
         except KafkaAccessError as exc:
             refused.append(exc)
             server.should_exit = True
+            return
+        try:  # the topics it reads: other durability than the contract is worth a warning
+            await report_topic_durability(
+                settings.kafka_servers,
+                settings.topics.all(),
+                options=kafka_client_options(settings),
+            )
+        except Exception as exc:  # a report only: never a reason to stop serving
+            logger.warning("cannot check the topics' durability", extra={"error": repr(exc)})
 
     watcher = asyncio.create_task(watch())
     try:

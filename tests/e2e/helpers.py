@@ -192,6 +192,7 @@ class KafkaMessage:
     offset: int
     key: bytes | None
     value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 def read_topic(bootstrap_servers: str, topic: str, timeout: float = 30.0) -> list[KafkaMessage]:
@@ -219,7 +220,7 @@ async def _read_topic(bootstrap_servers: str, topic: str, timeout: float) -> lis
                 raise TimeoutError(f"{topic}: read {len(messages)} of {end} messages")
             batches = await consumer.getmany(tp, timeout_ms=500)
             messages += [
-                KafkaMessage(m.topic, m.partition, m.offset, m.key, m.value)
+                KafkaMessage(m.topic, m.partition, m.offset, m.key, m.value, tuple(m.headers or ()))
                 for m in batches.get(tp, [])
             ]
             highwater = consumer.highwater(tp)

@@ -9,7 +9,6 @@ its provider call under it), and the web's apply of that meta. It runs on one br
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from dataclasses import dataclass
@@ -18,9 +17,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from tests.e2e.helpers import topics
+from tests.e2e.helpers import read_topic, topics
 from topcoins.schemas.topics import META_KEY
 from topcoins.tracing import TRACE_DIR_ENV
 
@@ -68,27 +66,14 @@ def read_spans(directory: Path) -> list[Span]:
     return spans
 
 
-async def _meta_traceparents(bootstrap_servers: str, topic: str) -> list[str]:
+def _meta_traceparents(bootstrap_servers: str, topic: str) -> list[str]:
     """The ``traceparent`` header of every meta on the top topic so far, in order."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        tp = TopicPartition(topic, 0)
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
-        end = (await consumer.end_offsets([tp]))[tp]
-        found: list[str] = []
-        deadline = time.monotonic() + 10
-        while await consumer.position(tp) < end and time.monotonic() < deadline:
-            for message in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
-                headers = dict(message.headers or ())
-                if message.key == META_KEY.encode() and "traceparent" in headers:
-                    found.append(headers["traceparent"].decode())
-        return found
-    finally:
-        await consumer.stop()
+    found: list[str] = []
+    for message in read_topic(bootstrap_servers, topic, timeout=10):
+        headers = dict(message.headers)
+        if message.key == META_KEY.encode() and "traceparent" in headers:
+            found.append(headers["traceparent"].decode())
+    return found
 
 
 def poll_of(spans: list[Span], linked_id: str) -> tuple[Span, Span]:
@@ -129,8 +114,8 @@ def test_one_generation_is_one_trace_from_both_polls_to_the_web(stack_factory, b
     found = None
     deadline = time.monotonic() + TRACE_DEADLINE_SECONDS
     while found is None and time.monotonic() < deadline:
-        traceparents = asyncio.run(
-            _meta_traceparents(stack.settings.kafka_bootstrap_servers, topics(stack).top.name)
+        traceparents = _meta_traceparents(
+            stack.settings.kafka_bootstrap_servers, topics(stack).top.name
         )
         spans = read_spans(trace_dir)
         for traceparent in reversed(traceparents):

@@ -4,29 +4,15 @@ whose trace context every top-topic message of the generation carries."""
 from __future__ import annotations
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry
 
 from tests.streams.test_agents import MKTCAP_2020, PRICES_2020, VOLUME_2020, TopTopicRecorder
-from topcoins import tracing
 from topcoins.schemas import codec
 from topcoins.schemas.topics import META_KEY
 from topcoins.settings import Settings
 from topcoins.streams.agents import Outcome
 from topcoins.streams.app import build_worker
 from topcoins.tracing import inject_headers, span_context_from_headers, start_span
-
-
-@pytest.fixture
-def spans():
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.activate(provider)
-    yield exporter
-    tracing.activate(None)
 
 
 @pytest.fixture

@@ -4,7 +4,12 @@ import uuid
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from topcoins.kafka_admin import TopicMismatchError, ensure_topics, wait_for_broker
+from topcoins.kafka_admin import (
+    TopicMismatchError,
+    ensure_topics,
+    report_topic_durability,
+    wait_for_broker,
+)
 from topcoins.schemas.topics import Topics
 
 
@@ -68,3 +73,21 @@ async def test_other_replication_or_min_insync_replicas_is_reported(bootstrap_se
     with caplog.at_level(logging.WARNING, logger="topcoins.kafka_admin"):
         await ensure_topics(bootstrap_servers, (existing.top,))
     assert not [r for r in caplog.records if existing.top.name in r.getMessage()]
+
+
+@pytest.mark.e2e
+async def test_a_reader_reports_other_durability_and_creates_nothing(bootstrap_servers, caplog):
+    prefix = f"adm-{uuid.uuid4().hex[:8]}"
+    existing = Topics.for_prefix(prefix)
+    await ensure_topics(bootstrap_servers, (existing.top,))  # replication 1, min ISR 1
+    wanted = Topics.for_prefix(prefix, replication_factor=3, min_insync_replicas=2)
+    with caplog.at_level(logging.WARNING, logger="topcoins.kafka_admin"):
+        await report_topic_durability(bootstrap_servers, (wanted.top, wanted.status))
+    [warning] = [r.getMessage() for r in caplog.records if wanted.top.name in r.getMessage()]
+    assert "the contract says 3 and 2" in warning
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        assert wanted.status.name not in await admin.list_topics()  # reported, not created
+    finally:
+        await admin.close()

@@ -14,9 +14,6 @@ from typing import ClassVar
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from topcoins import tracing
 from topcoins.logs import JsonFormatter
@@ -30,17 +27,6 @@ from topcoins.tracing import (
 )
 
 BASE = [("producer", b"pricing-producer"), ("snapshot_id", b"s-1")]
-
-
-@pytest.fixture
-def spans():
-    """Tracing on, into memory, for the test."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.activate(provider)
-    yield exporter
-    tracing.activate(None)
 
 
 @pytest.mark.parametrize(

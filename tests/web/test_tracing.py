@@ -3,33 +3,18 @@
 
 from __future__ import annotations
 
-import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
 from tests.web.factories import BUILD, SAMPLE_ROWS, FakeHistory, TestClient, join_of
 from tests.web.fake_kafka import TP, generation, records
 from tests.web.test_history import AT, AT_MOMENT
 from tests.web.test_replica import new_replica
-from topcoins import tracing
 from topcoins.settings import Settings
 from topcoins.tracing import inject_headers, start_span
 from topcoins.web.app import create_app
 from topcoins.web.history import HistoricalLists
 from topcoins.web.params import Format
 from topcoins.web.replica import StaticReplica
-
-
-@pytest.fixture
-def spans():
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.activate(provider)
-    yield exporter
-    tracing.activate(None)
 
 
 def test_applying_a_meta_continues_the_writers_trace(spans):

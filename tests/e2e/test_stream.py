@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.helpers import CHANGE_DEADLINE_SECONDS, change_a_price
+from tests.e2e.helpers import CHANGE_DEADLINE_SECONDS, change_a_price, emulator
 
 pytestmark = pytest.mark.e2e
 
@@ -40,6 +40,7 @@ def test_a_price_change_at_the_emulator_reaches_a_stream_client(stack):
         stream = events(response)
         first_id, first = next(stream)
         assert len(first["data"]) == 200 and "stale" in first["meta"]
+        emulator(stack, "pause", {})  # no drift: the new price is served exactly
         symbol, _ = change_a_price(stack, 4321.125)
         deadline = time.monotonic() + CHANGE_DEADLINE_SECONDS
         for event_id, body in stream:

@@ -12,6 +12,7 @@ connection asks for a producer id, which tells whether the idempotent producer w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 from collections.abc import Mapping, Sequence
@@ -40,6 +41,10 @@ class BrokerAccess:
     idempotence: bool
 
 
+# How long a failed probe waits for aiokafka's closed transport to go.
+_CLOSE_GRACE_SECONDS = 0.1
+
+
 async def probe_access(
     servers: Sequence[str], options: Mapping[str, Any], timeout: float = PROBE_TIMEOUT_SECONDS
 ) -> BrokerAccess | None:
@@ -54,6 +59,9 @@ async def probe_access(
                 host.strip("[]"), int(port), request_timeout_ms=int(timeout * 1000), **options
             )
         except Exception as exc:
+            # aiokafka closed the connection; let its (TLS) transport finish closing, so that
+            # none is left half-closed when the caller's event loop ends.
+            await asyncio.sleep(_CLOSE_GRACE_SECONDS)
             refusal = _refusal(server, exc, options)
             if refusal is not None:
                 raise refusal from None
@@ -62,7 +70,10 @@ async def probe_access(
         try:
             return BrokerAccess(server, await _grants_producer_id(conn))
         finally:
-            conn.close()
+            closed = conn.close()
+            if closed is not None:  # resolves once the transport is gone
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(closed), _CLOSE_GRACE_SECONDS * 10)
     return None
 
 

@@ -47,7 +47,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from web_hot_path import HOST, free_port, sample_view, wait_until_listening
+from web_hot_path import HOST, free_port, sample_view, stop, wait_until_listening
 
 LIVE_PATH = "/?limit=100"
 DOCUMENTED_503 = {"history_busy", "history_timeout", "uvicorn_limit"}
@@ -118,12 +118,12 @@ async def publish_history(bootstrap: str, pairs: int) -> tuple[str, datetime]:
 def serve(port: int, bootstrap: str, prefix: str, offload: str) -> None:
     import uvicorn
 
+    from tests.web.replicas import StaticReplica
+    from topcoins.history import Offload
     from topcoins.settings import Settings
-    from topcoins.streams.history import Offload
     from topcoins.web.app import create_app
     from topcoins.web.history import history_reader
     from topcoins.web.main import server_config
-    from topcoins.web.replica import StaticReplica
     from topcoins.web.version import BuildInfo
 
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "TOPIC_PREFIX": prefix}
@@ -283,15 +283,6 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
-def stop(process: subprocess.Popen[Any]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 def loaded_phase(
     args: argparse.Namespace, port: int, start: datetime, first: int
 ) -> tuple[list[float], Counter[int], dict[str, int]]:
@@ -323,7 +314,7 @@ def loaded_phase(
         out, _ = loader.communicate(timeout=args.seconds + 120)
     finally:
         if loader.poll() is None:
-            stop(loader)
+            stop(loader, timeout_s=15)
     return loaded, statuses, json.loads(out.strip().splitlines()[-1])
 
 
@@ -363,7 +354,7 @@ def run(args: argparse.Namespace, bootstrap: str) -> int:
             )
             print(f"round {round_no}: {load} answers {outcomes}", flush=True)
     finally:
-        stop(server)
+        stop(server, timeout_s=15)
     # Other load on the machine only ever inflates a phase, so the median is printed with
     # the best round.
     print(

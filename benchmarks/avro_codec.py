@@ -22,7 +22,7 @@ from typing import Any
 
 import avro.io
 
-from topcoins.schemas import codec
+from topcoins.schemas import codec, versions
 from topcoins.schemas.records import PriceQuote, PriceSnapshot
 
 
@@ -82,7 +82,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args()
     record = snapshot(args.quotes)
-    schema = codec.load_schema(codec.SCHEMA_FILES[PriceSnapshot])
+    schema = versions.current_schema(PriceSnapshot)
     header = codec.MAGIC + codec.fingerprint_of(schema)
     writer, reader = avro.io.DatumWriter(schema), avro.io.DatumReader(schema)
     datum = avro_datum(record)

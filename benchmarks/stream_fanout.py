@@ -65,9 +65,9 @@ def serve(port: int, streams: int, generations: int, interval: float, log: Path)
     ``generations`` generations, appending ``{"id", "at"}`` for each to ``log``."""
     from web_hot_path import sample_view
 
+    from tests.web.replicas import StaticReplica
     from topcoins.web.app import create_app
     from topcoins.web.main import _Server, server_config
-    from topcoins.web.replica import StaticReplica
     from topcoins.web.sse import generation_id
     from topcoins.web.version import BuildInfo
 
@@ -113,44 +113,67 @@ def serve(port: int, streams: int, generations: int, interval: float, log: Path)
 # --- the clients (this process) --------------------------------------------------------
 
 
-class Client(asyncio.Protocol):
-    """One stream, as a bare protocol (the client must cost the shared cores little): it
-    records when each event id arrived (time.time() once its closing blank line is in)."""
+class Client(asyncio.BufferedProtocol):
+    """One stream, as a bare buffered protocol (the client must cost the shared cores
+    little: the kernel reads into one reused buffer and the bytes are never copied or
+    scanned whole). Each event is one chunk, ``<size>\r\nid: <id>\ndata: <json>\n\n\r\n``:
+    the id is read from the first bytes of a chunk and the event counts as arrived
+    (``time.time()``) once the bytes read so far end with the chunk's closing ``\n\n\r\n``.
+    A heartbeat comment is a chunk with no id and is ignored."""
+
+    _END = b"\n\n\r\n"
 
     def __init__(self, limit: int) -> None:
         self.request = f"GET /stream?limit={limit} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
         self.arrivals: dict[str, float] = {}
         self.error: str | None = None
         self.opened = asyncio.get_running_loop().create_future()
-        self._tail = b""
+        self._buffer = bytearray(1 << 18)
+        self._view = memoryview(self._buffer)
+        self._head = b""  # the first bytes of the chunk being read, until its id line is in
         self._event_id: str | None = None
+        self._tail = b""  # the last bytes read, to see a chunk end split across reads
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport.write(self.request)  # type: ignore[attr-defined]
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._view
+
+    def buffer_updated(self, nbytes: int) -> None:
         if not self.opened.done():
-            if not data.startswith(b"HTTP/1.1 200"):
-                self._fail(data.split(b"\r\n", 1)[0].decode(errors="replace"))
+            status = bytes(self._view[:12])
+            if status != b"HTTP/1.1 200":
+                self._fail(status.decode(errors="replace"))
             self.opened.set_result(None)
-        # Events are "id: <id>\ndata: <json>\n\n" (JSON has no raw newline), one per chunk.
-        text = self._tail + data
-        position = 0
-        while True:
-            if self._event_id is None:
-                start = text.find(b"id: ", position)
-                if start < 0 or text.find(b"\n", start) < 0:
-                    break
-                newline = text.index(b"\n", start)
-                self._event_id = text[start + 4 : newline].decode()
-                position = newline + 1
-            end = text.find(b"\n\n", position)
-            if end < 0:
-                break
+            headers_end = self._buffer.find(b"\r\n\r\n", 0, nbytes)
+            if headers_end < 0 or headers_end + 4 == nbytes:
+                return
+            self._consume(bytes(self._view[headers_end + 4 : nbytes]))
+            return
+        if self._event_id is None:
+            self._consume(bytes(self._view[: min(nbytes, 256)]), bytes(self._view[:nbytes][-4:]))
+        else:
+            self._ended(bytes(self._view[:nbytes][-4:]))
+
+    def _consume(self, first: bytes, last: bytes | None = None) -> None:
+        """``first``: the read's first bytes (whole when short); ``last``: its last 4."""
+        if self._event_id is None:
+            self._head += first
+            start = self._head.find(b"id: ")
+            newline = self._head.find(b"\n", start) if start >= 0 else -1
+            if newline >= 0:
+                self._event_id = self._head[start + 4 : newline].decode()
+                self._head = b""
+        self._ended(first[-4:] if last is None else last)
+
+    def _ended(self, last: bytes) -> None:
+        self._tail = (self._tail + last)[-4:]
+        if self._tail != self._END:
+            return
+        if self._event_id is not None:
             self.arrivals[self._event_id] = time.time()
-            self._event_id = None
-            position = end + 2
-        self._tail = text[max(position, len(text) - 64) :]
+        self._event_id, self._head, self._tail = None, b"", b""
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail(f"the server closed the stream ({exc!r})")

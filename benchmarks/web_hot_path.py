@@ -55,6 +55,8 @@ BENCH_ENV = {"STALE_AFTER_SECONDS": "86400"}
 TARGETS = {"bare": 0.90, "nginx": 0.45}
 # uvicorn adds these itself; urllib asked for "connection: close"
 NOT_REPLAYED = {"date", "server", "connection"}
+# The app serves its view with the tests' StaticReplica (tests/web/replicas.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def sample_view() -> Any:
@@ -106,8 +108,8 @@ def bench_settings(port: int) -> Any:
 
 
 def real_app(settings: Any = None) -> Any:
+    from tests.web.replicas import StaticReplica
     from topcoins.web.app import create_app
-    from topcoins.web.replica import StaticReplica
     from topcoins.web.version import BuildInfo
 
     build = BuildInfo(version="bench", git_commit="unknown", build_time="unknown")
@@ -248,12 +250,17 @@ def running(command: Sequence[str]) -> Iterator[subprocess.Popen[bytes]]:
     try:
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
+
+
+def stop(process: subprocess.Popen[Any], timeout_s: float = 10) -> None:
+    """Terminate ``process``; kill it if it is still running after ``timeout_s``."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 NGINX_CONF = """

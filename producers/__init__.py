@@ -27,7 +27,7 @@ from topcoins.producers.errors import (
 )
 from topcoins.producers.main import run_pricing, run_ranking
 from topcoins.producers.poller import Poller
-from topcoins.producers.pricing import PricingSource
+from topcoins.producers.pricing import PriceSnapshotFetcher
 from topcoins.producers.publisher import SnapshotPublisher
 from topcoins.producers.ranked_ids import RankedIdsReader
 from topcoins.producers.ratelimit import Pacer, SlidingWindowLimiter, WaitInterrupted, Window
@@ -46,8 +46,8 @@ __all__ = [
     "Pacer",
     "ParameterError",
     "Poller",
+    "PriceSnapshotFetcher",
     "PricingBudget",
-    "PricingSource",
     "RankedIdsReader",
     "RateLimitError",
     "RateLimitUsage",

@@ -1,24 +1,27 @@
-"""What both provider clients share: an injected HTTP client, the key, a pacer, a clock and
-the count of dropped items."""
+"""What both provider clients share: an injected HTTP client, the key, a pacer, ``now``, the
+paced call that maps an answer to a body or an error, and the count of dropped items."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import httpx
 
+from topcoins.producers._http import get, parse_json
 from topcoins.producers._parse import OutOfRange
+from topcoins.producers.errors import BadResponseError, RateLimitError
 from topcoins.producers.ratelimit import Pacer
 
 logger = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
-    """The current time in UTC (the clients' default clock)."""
+    """The current time in UTC (the clients' default ``now``)."""
     return datetime.now(UTC)
 
 
@@ -50,38 +53,72 @@ class ProviderClient:
         self._on_drop = on_drop
         self._on_null = on_null
 
+    def _key_headers(self) -> dict[str, str]:
+        """The headers that carry ``api_key`` (sent only when there is a key)."""
+        raise NotImplementedError
+
+    async def _paced_get(
+        self, path: str, params: Mapping[str, str | int], credits: int = 1
+    ) -> httpx.Response:
+        """``GET path`` once ``pacer`` lets a call of ``credits`` through."""
+        headers = {"Accept": "application/json"}
+        if self._api_key:
+            headers.update(self._key_headers())
+        await self._pacer.acquire(credits)
+        return await get(self._http, path, params=params, headers=headers, provider=self.provider)
+
+    def _body(self, response: httpx.Response) -> Any:
+        """Parsed JSON; an error status with a non-JSON body yields ``None`` (mapped by status)."""
+        try:
+            return parse_json(response, provider=self.provider)
+        except BadResponseError:
+            if response.is_success:
+                raise
+            return None
+
+    @contextlib.contextmanager
+    def _holding_on_rate_limit(self) -> Iterator[None]:
+        """A ``RateLimitError`` raised inside with a known ``retry_after`` holds the pacer
+        until then, and propagates."""
+        try:
+            yield
+        except RateLimitError as error:
+            if error.retry_after is not None:
+                self._pacer.hold(error.retry_after)
+            raise
+
     def _dropped(self, where: str, dropped: Sequence[OutOfRange]) -> None:
         """Count each dropped item by reason (``on_drop``) and log one line per answer."""
-        if not dropped:
-            return
-        reasons = Counter(error.reason for error in dropped)
-        if self._on_drop is not None:
-            for error in dropped:
-                self._on_drop(error.reason)
-        logger.warning(
-            "dropped items the records cannot carry",
-            extra={
-                "provider": self.provider,
-                "where": where,
-                "dropped": dict(reasons),
-                "first": str(dropped[0]),
-            },
+        self._count(
+            where, dropped, self._on_drop, "dropped", "dropped items the records cannot carry"
         )
 
     def _nulled(self, where: str, nulled: Sequence[OutOfRange]) -> None:
         """Count each value carried as ``None`` by reason (``on_null``); one log line per answer."""
-        if not nulled:
+        self._count(
+            where, nulled, self._on_null, "nulled", "optional values out of range, carried as null"
+        )
+
+    def _count(
+        self,
+        where: str,
+        errors: Sequence[OutOfRange],
+        on_error: Callable[[str], None] | None,
+        field: str,
+        message: str,
+    ) -> None:
+        if not errors:
             return
-        if self._on_null is not None:
-            for error in nulled:
-                self._on_null(error.reason)
+        if on_error is not None:
+            for error in errors:
+                on_error(error.reason)
         logger.warning(
-            "optional values out of range, carried as null",
+            message,
             extra={
                 "provider": self.provider,
                 "where": where,
-                "nulled": dict(Counter(error.reason for error in nulled)),
-                "first": str(nulled[0]),
+                field: dict(Counter(error.reason for error in errors)),
+                "first": str(errors[0]),
             },
         )
 

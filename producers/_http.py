@@ -46,46 +46,32 @@ async def get(
     """
     started = time.perf_counter()
     outcome: str | None = None  # stays None for a cancelled call: not observed
-    try:
-        response = await _send(http, path, params, headers, provider)
-        outcome = call_outcome(response.status_code)
-        return response
-    except UpstreamTimeout:
-        outcome = "timeout"
-        raise
-    except ServerError:
-        outcome = "transport_error"
-        raise
-    finally:
-        if outcome is not None:
-            CALL_SECONDS.labels(provider, outcome).observe(time.perf_counter() - started)
-
-
-async def _send(
-    http: httpx.AsyncClient,
-    path: str,
-    params: Mapping[str, str | int],
-    headers: Mapping[str, str],
-    provider: str,
-) -> httpx.Response:
     deadline = call_deadline(http)
     try:
         async with asyncio.timeout(deadline):
-            return await http.get(path, params=dict(params), headers=dict(headers))
+            response = await http.get(path, params=dict(params), headers=dict(headers))
+        outcome = call_outcome(response.status_code)
+        return response
     except TimeoutError as exc:
+        outcome = "timeout"
         limit = f"within {deadline:g} s" if deadline else "in time"
         raise UpstreamTimeout(
             f"{provider}: GET {path} did not complete {limit}", provider=provider
         ) from exc
     except httpx.TimeoutException as exc:
+        outcome = "timeout"
         raise UpstreamTimeout(
             f"{provider}: GET {path} timed out ({type(exc).__name__})", provider=provider
         ) from exc
     except httpx.TransportError as exc:
+        outcome = "transport_error"
         raise ServerError(
             f"{provider}: GET {path} failed before an answer ({type(exc).__name__}: {exc})",
             provider=provider,
         ) from exc
+    finally:
+        if outcome is not None:
+            CALL_SECONDS.labels(provider, outcome).observe(time.perf_counter() - started)
 
 
 def _reject_constant(name: str) -> Any:

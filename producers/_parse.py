@@ -11,8 +11,9 @@ formula. The clients drop that one item and count ``reason``; the rest of the an
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from topcoins.csv_cells import FORMULA_PREFIXES
 from topcoins.schemas.records import utc_millis
@@ -22,16 +23,21 @@ __all__ = [
     "MAX_NAME_CHARS",
     "MAX_SYMBOL_CHARS",
     "OutOfRange",
+    "optional_count",
     "optional_int",
     "optional_number",
     "optional_number_at_least",
+    "optional_object",
     "optional_str",
     "optional_timestamp",
+    "parse_items",
     "require_int",
     "require_name",
     "require_str",
     "require_symbol",
 ]
+
+T = TypeVar("T")
 
 MAX_SYMBOL_CHARS = 32  # real symbols have at most about 12
 MAX_NAME_CHARS = 128  # real names (and slugs) have at most about 40
@@ -63,6 +69,40 @@ def require_int(value: Any, name: str) -> int:
 def optional_int(value: Any, name: str) -> int | None:
     """An integer or ``None``."""
     return None if value is None else require_int(value, name)
+
+
+def optional_object(value: Any, name: str) -> dict[str, Any]:
+    """A JSON object, or ``{}`` for ``None``."""
+    if value is not None and not isinstance(value, dict):
+        raise ValueError(f"{name} must be an object")
+    return value or {}
+
+
+def optional_count(block: Any, block_name: str, key: str, name: str) -> int | None:
+    """``block[key]`` as an integer or ``None``; ``block`` is an optional object."""
+    return optional_int(optional_object(block, block_name).get(key), name)
+
+
+def parse_items(
+    items: Iterable[Any],
+    parse: Callable[[int, Any], T],
+    dropped: list[OutOfRange],
+    *,
+    noun: str,
+    first: int = 0,
+) -> list[T]:
+    """``parse(index, item)`` of each item; one the records cannot carry is left out and its
+    error appended to ``dropped``, any other invalid one raises ``ValueError`` naming it as
+    ``noun #(first + index)``."""
+    parsed = []
+    for index, item in enumerate(items):
+        try:
+            parsed.append(parse(index, item))
+        except OutOfRange as exc:
+            dropped.append(exc)
+        except ValueError as exc:
+            raise ValueError(f"{noun} #{first + index} is invalid: {exc}") from exc
+    return parsed
 
 
 def require_str(value: Any, name: str) -> str:

@@ -117,7 +117,7 @@ class CreditLedger:
     @property
     def paid_until(self) -> float:
         """The ledger's state: until when the credits charged so far are paid for at plan
-        rate (the GCRA's theoretical arrival time, on the ``now`` clock)."""
+        rate (the GCRA's theoretical arrival time, in the monotonic seconds of ``now``)."""
         return self._tat
 
     def restore(self, paid_until: float) -> None:

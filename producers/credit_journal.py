@@ -119,7 +119,7 @@ class CreditJournal:
         key: bytes,
         *,
         client_options: Mapping[str, Any] | None = None,
-        wall: Callable[[], float] = time.time,
+        unix_now: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.bootstrap_servers = bootstrap_servers
@@ -129,7 +129,7 @@ class CreditJournal:
         self.ledger: CreditLedger | None = None
         self.reporter: StatusReporter | None = None
         self.recovered: datetime | None = None  # the saved ``paid_until``, once recovered
-        self._wall = wall
+        self._unix_now = unix_now
         self._monotonic = monotonic
 
     async def recover(self) -> datetime | None:
@@ -148,7 +148,7 @@ class CreditJournal:
                 "credit ledger recovered from the status topic",
                 extra={
                     "paid_until": self.recovered.isoformat(),
-                    "ahead_seconds": round(self.recovered.timestamp() - self._wall(), 3),
+                    "ahead_seconds": round(self.recovered.timestamp() - self._unix_now(), 3),
                 },
             )
         return self.recovered
@@ -159,16 +159,16 @@ class CreditJournal:
             return
         self.ledger = ledger
         if self.recovered is not None:
-            ledger.restore(self._monotonic() + self.recovered.timestamp() - self._wall())
+            ledger.restore(self._monotonic() + self.recovered.timestamp() - self._unix_now())
 
     async def save(self) -> None:
         """Publish the ledger's state in the producer's status (and wait for the ack)."""
         if self.ledger is None or self.reporter is None:
             return
-        wall_now = self._wall()
-        paid_until = wall_now + self.ledger.paid_until - self._monotonic()
+        unix_now = self._unix_now()
+        paid_until = unix_now + self.ledger.paid_until - self._monotonic()
         await self.reporter.credits_charged(
-            datetime.fromtimestamp(paid_until, UTC), datetime.fromtimestamp(wall_now, UTC)
+            datetime.fromtimestamp(paid_until, UTC), datetime.fromtimestamp(unix_now, UTC)
         )
 
 

@@ -10,7 +10,7 @@ import httpx
 
 from topcoins.producers import _parse
 from topcoins.producers._client import ProviderClient
-from topcoins.producers._http import get, parse_json, parse_retry_after, redact
+from topcoins.producers._http import parse_retry_after, redact
 from topcoins.producers.errors import (
     AuthError,
     BadResponseError,
@@ -108,24 +108,19 @@ class CryptoCompareClient(ProviderClient):
         self._pacer.observe(usage)
         return usage
 
+    def _key_headers(self) -> dict[str, str]:
+        return {"authorization": f"Apikey {self._api_key}"}
+
     async def _call(self, path: str, params: dict[str, str | int]) -> Any:
         """One paced ``GET``: the parsed body of a successful answer, or an ``UpstreamError``."""
-        headers = {"Accept": "application/json"}
-        if self._api_key:
-            headers["authorization"] = f"Apikey {self._api_key}"
-        await self._pacer.acquire()
-        response = await get(self._http, path, params=params, headers=headers, provider=PROVIDER)
+        response = await self._paced_get(path, params)
         body = self._body(response)
         usage = _usage(body.get("RateLimit") if isinstance(body, dict) else None)
         if usage is not None:
             self.rate_limit = usage
             self._pacer.observe(usage)
-        try:
+        with self._holding_on_rate_limit():
             self._raise_for_error(response, body, usage, path)
-        except RateLimitError as error:
-            if error.retry_after is not None:
-                self._pacer.hold(error.retry_after)
-            raise
         return body
 
     async def _fetch_page(
@@ -144,15 +139,6 @@ class CryptoCompareClient(ProviderClient):
             extra={"provider": PROVIDER, "page": page, "limit": limit, "items": len(items)},
         )
         return items, count, len(items) + len(dropped)
-
-    def _body(self, response: httpx.Response) -> Any:
-        """Parsed JSON; an error status with a non-JSON body yields ``None`` (mapped by status)."""
-        try:
-            return parse_json(response, provider=PROVIDER)
-        except BadResponseError:
-            if response.is_success:
-                raise
-            return None
 
     def _raise_for_error(
         self,
@@ -230,22 +216,15 @@ def _parse_page(
     if not isinstance(body, dict) or not isinstance(body.get("Data"), list):
         raise BadResponseError(f"{where} answered without a Data array", provider=PROVIDER)
     try:
-        meta = body.get("MetaData")
-        if meta is not None and not isinstance(meta, dict):
-            raise ValueError("MetaData must be an object")
-        count = _parse.optional_int((meta or {}).get("Count"), "MetaData.Count")
+        count = _parse.optional_count(body.get("MetaData"), "MetaData", "Count", "MetaData.Count")
+        assets = _parse.parse_items(
+            body["Data"],
+            lambda index, item: _parse_asset(item, first_position + index),
+            dropped,
+            noun="item",
+        )
     except ValueError as exc:
         raise BadResponseError(f"{where}: {exc}", provider=PROVIDER) from exc
-    assets = []
-    for index, item in enumerate(body["Data"]):
-        try:
-            assets.append(_parse_asset(item, first_position + index))
-        except _parse.OutOfRange as exc:
-            dropped.append(exc)
-        except ValueError as exc:
-            raise BadResponseError(
-                f"{where}: item #{index} is invalid: {exc}", provider=PROVIDER
-            ) from exc
     return assets, count
 
 
@@ -260,18 +239,14 @@ def _parse_asset(item: Any, position: int) -> RankedAsset:
     cc_id = coin.get("Id")
     if isinstance(cc_id, int) and not isinstance(cc_id, bool):
         cc_id = str(cc_id)
-    raw = item.get("RAW")
-    if raw is not None and not isinstance(raw, dict):
-        raise ValueError("RAW must be an object")
-    usd = (raw or {}).get("USD")
-    if usd is not None and not isinstance(usd, dict):
-        raise ValueError("RAW.USD must be an object")
+    raw = _parse.optional_object(item.get("RAW"), "RAW")
+    usd = _parse.optional_object(raw.get("USD"), "RAW.USD")
     return RankedAsset(
         position=position,
         symbol=symbol,
         name=_parse.require_name(coin.get("FullName"), "CoinInfo.FullName"),
         cc_id=_parse.optional_str(cc_id, "CoinInfo.Id", max_chars=_parse.MAX_SYMBOL_CHARS),
         volume_24h_usd=_parse.optional_number(
-            (usd or {}).get("TOTALVOLUME24HTO"), "RAW.USD.TOTALVOLUME24HTO", volume=True
+            usd.get("TOTALVOLUME24HTO"), "RAW.USD.TOTALVOLUME24HTO", volume=True
         ),
     )

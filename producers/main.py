@@ -1,4 +1,5 @@
-"""Entry points of the two producer processes: ``run_pricing`` and ``run_ranking``.
+"""Entry points of the two producer processes: ``run_pricing`` and ``run_ranking`` run the
+job (``jobs.py``) of each.
 
 Each one logs its settings and its schedule (the effective poll interval and the
 numbers behind it), waits for Kafka, creates its topics (its snapshots and the status
@@ -14,13 +15,9 @@ API key or Kafka refuses the credentials or certificates (``KafkaAccessError``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import httpx
@@ -32,23 +29,23 @@ from topcoins.kafka_admin import TopicMismatchError, ensure_topics, wait_for_bro
 from topcoins.kafka_security import KafkaAccessError, kafka_client_options
 from topcoins.logs import configure_logging
 from topcoins.ops import OpsServer
-from topcoins.producers.budget import BudgetError, CreditPlan, plan_pricing
-from topcoins.producers.coinmarketcap import CoinMarketCapClient
-from topcoins.producers.credit_journal import CreditJournal, JournaledPacer
-from topcoins.producers.cryptocompare import PAGE_SIZE, CryptoCompareClient
+from topcoins.producers.budget import BudgetError
 from topcoins.producers.errors import AuthError
+from topcoins.producers.jobs import (
+    PRICING_COMPONENT,
+    RANKING_COMPONENT,
+    ProducerJob,
+    pricing_job,
+    ranking_job,
+)
 from topcoins.producers.metrics import ProducerMetrics
 from topcoins.producers.poller import Poller
-from topcoins.producers.pricing import PricingSource
-from topcoins.producers.publisher import Snapshot, SnapshotPublisher
-from topcoins.producers.ranked_ids import RankedIdsReader
-from topcoins.producers.ratelimit import Pacer, SlidingWindowLimiter, Window, plan_ranking
+from topcoins.producers.publisher import SnapshotPublisher
 from topcoins.producers.retry import RetryPolicy
 from topcoins.producers.status import StatusReporter
-from topcoins.schemas.records import ProducerStatus
+from topcoins.schemas.records import ProducerStatus, Snapshot
 from topcoins.schemas.topics import TopicSpec
 from topcoins.settings import ENV_DOCS, Settings
-from topcoins.stuck import StuckConsumers
 from topcoins.tracing import configure_tracing
 
 __all__ = [
@@ -66,207 +63,12 @@ EXIT_OK = 0
 EXIT_STARTUP_FAILURE = 1
 EXIT_AUTH_ERROR = 2
 BROKER_WAIT_SECONDS = 60.0
-PRICING_COMPONENT = "pricing-producer"
-RANKING_COMPONENT = "ranking-producer"
-# A call waits for our own limits up to one poll interval, and never less than this;
-# a longer wait fails the poll at once (LocalLimitError), without calling.
-MIN_MAX_WAIT_SECONDS = 60.0
 # The real providers: an empty key is worth a warning only there (the emulator needs none).
 _PROVIDER_URLS = frozenset(
     ENV_DOCS[name].default for name in ("cmc_base_url", "cryptocompare_base_url")
 )
 
 T = TypeVar("T")
-Fetch = Callable[[], Awaitable[Snapshot]]
-# (http client, stop event, metrics) -> an async context that yields the poll's fetch.
-FetchOpener = Callable[
-    [httpx.AsyncClient, asyncio.Event, ProducerMetrics], AbstractAsyncContextManager[Fetch]
-]
-
-
-@dataclass(frozen=True)
-class ProducerJob:
-    """What distinguishes the pricing producer from the ranking producer."""
-
-    component: str
-    provider: str
-    base_url: str
-    api_key: str = field(repr=False)
-    key_env: str
-    interval: float  # effective: after the credit budget and the rate limits
-    ops_port: int
-    topic: TopicSpec
-    status_topic: TopicSpec
-    topics: tuple[TopicSpec, ...]  # every topic ensured at start
-    schedule: str  # one line for the start-up log: the interval and why
-    schedule_fields: Mapping[str, object]
-    credits_per_call: Mapping[str, int]
-    open_fetch: FetchOpener
-    # The pricing producer's credit ledger across restarts; it needs the status reporter.
-    credit_journal: CreditJournal | None = None
-    # The Kafka consumers the job reads with (the ranked-ids reader): /readyz names a stuck one.
-    consumers: StuckConsumers = field(default_factory=StuckConsumers)
-
-
-def _max_wait(interval: float) -> float:
-    return max(interval, MIN_MAX_WAIT_SECONDS)
-
-
-def _on_wait(provider: str, metrics: ProducerMetrics) -> Callable[[str, float], None]:
-    def on_wait(limit: str, seconds: float) -> None:
-        metrics.rate_limit_wait(limit, seconds)
-        logger.info(
-            "waiting for our rate limit",
-            extra={"provider": provider, "limit": limit, "wait_seconds": round(seconds, 3)},
-        )
-
-    return on_wait
-
-
-def pricing_job(settings: Settings) -> ProducerJob:
-    """CoinMarketCap listings (and quotes of the ranked ids) -> the ``.prices`` topic.
-
-    Raises ``BudgetError`` when the plan cannot pay for ``PRICING_DEPTH``.
-    """
-    budget = plan_pricing(
-        CreditPlan(settings.cmc_monthly_credits, settings.cmc_calls_per_minute),
-        depth=settings.pricing_depth,
-        ranked=settings.ranking_depth,
-        poll_seconds=settings.pricing_poll_seconds,
-        full_listing_seconds=settings.pricing_full_listing_seconds,
-        retry_attempts=settings.producer_retry_attempts,
-    )
-    topics = settings.topics
-    provider = CoinMarketCapClient.provider
-    journal = CreditJournal(
-        settings.kafka_bootstrap_servers,
-        topics.status,
-        provider.encode(),
-        client_options=kafka_client_options(settings),
-    )
-    consumers = StuckConsumers()
-
-    @contextlib.asynccontextmanager
-    async def open_fetch(
-        http: httpx.AsyncClient, stop: asyncio.Event, metrics: ProducerMetrics
-    ) -> AsyncIterator[Fetch]:
-        per_minute = SlidingWindowLimiter([Window("minute", 60.0, settings.cmc_calls_per_minute)])
-        ledger = budget.ledger(time.monotonic(), on_charge=metrics.credits_spent)
-        journal.attach(ledger)  # a restart resumes the ledger, never a clean one
-        metrics.watch_credits(
-            budget.plan.monthly_credits, lambda: ledger.available(time.monotonic())
-        )
-        pacer = JournaledPacer(
-            provider,
-            (per_minute, ledger),
-            journal=journal,
-            stop=stop,
-            max_wait=_max_wait(budget.interval),
-            on_wait=_on_wait(provider, metrics),
-        )
-        client = CoinMarketCapClient(
-            http,
-            settings.cmc_api_key,
-            pacer=pacer,
-            on_drop=metrics.dropped_asset,
-            on_null=metrics.nulled_value,
-        )
-        if not budget.quotes_refresh:
-            yield lambda: client.fetch_listings(settings.pricing_depth)
-            return
-        reader = RankedIdsReader(
-            settings.kafka_bootstrap_servers,
-            topics.top,
-            metrics,
-            client_id=PRICING_COMPONENT,
-            client_options=kafka_client_options(settings),
-        )
-        consumers.watch(reader.topic, lambda: reader.stuck_reason)
-        async with reader:
-            yield PricingSource(
-                client,
-                depth=settings.pricing_depth,
-                max_ids=budget.ranked,
-                full_listing_seconds=budget.full_listing_seconds,
-                ranked_ids=reader.ids,
-            )
-
-    credits = {"listings": budget.listing_credits}
-    if budget.quotes_refresh:
-        credits["quotes"] = budget.quotes_credits
-    return ProducerJob(
-        component=PRICING_COMPONENT,
-        provider=provider,
-        base_url=settings.cmc_base_url,
-        api_key=settings.cmc_api_key,
-        key_env=ENV_DOCS["cmc_api_key"].name,
-        interval=budget.interval,
-        ops_port=settings.pricing_ops_port,
-        topic=topics.prices,
-        status_topic=topics.status,
-        topics=(topics.prices, topics.status, *((topics.top,) if budget.quotes_refresh else ())),
-        schedule=budget.describe(),
-        schedule_fields=budget.log_fields(),
-        credits_per_call=credits,
-        open_fetch=open_fetch,
-        credit_journal=journal,
-        consumers=consumers,
-    )
-
-
-def ranking_job(settings: Settings) -> ProducerJob:
-    """CryptoCompare toplist by 24h total volume -> the ``.ranks`` topic."""
-    windows = (
-        Window("second", 1.0, settings.cryptocompare_calls_per_second),
-        Window("minute", 60.0, settings.cryptocompare_calls_per_minute),
-        Window("hour", 3600.0, settings.cryptocompare_calls_per_hour),
-        Window("day", 86400.0, settings.cryptocompare_calls_per_day),
-    )
-    pace = plan_ranking(
-        windows,
-        depth=settings.ranking_depth,
-        page_size=PAGE_SIZE,
-        poll_seconds=settings.ranking_poll_seconds,
-    )
-    topics = settings.topics
-    provider = CryptoCompareClient.provider
-
-    @contextlib.asynccontextmanager
-    async def open_fetch(
-        http: httpx.AsyncClient, stop: asyncio.Event, metrics: ProducerMetrics
-    ) -> AsyncIterator[Fetch]:
-        pacer = Pacer(
-            provider,
-            (SlidingWindowLimiter(windows),),
-            stop=stop,
-            max_wait=_max_wait(pace.interval),
-            on_wait=_on_wait(provider, metrics),
-        )
-        client = CryptoCompareClient(
-            http, settings.cryptocompare_api_key, pacer=pacer, on_drop=metrics.dropped_asset
-        )
-        yield lambda: client.fetch_ranking(settings.ranking_depth)
-
-    limits = ", ".join(f"{w.limit}/{w.name}" for w in windows)
-    return ProducerJob(
-        component=RANKING_COMPONENT,
-        provider=provider,
-        base_url=settings.cryptocompare_base_url,
-        api_key=settings.cryptocompare_api_key,
-        key_env=ENV_DOCS["cryptocompare_api_key"].name,
-        interval=pace.interval,
-        ops_port=settings.ranking_ops_port,
-        topic=topics.ranks,
-        status_topic=topics.status,
-        topics=(topics.ranks, topics.status),
-        schedule=(
-            f"polls every {pace.interval:.1f} s: {pace.pages} toplist pages per poll within "
-            f"{limits}"
-        ),
-        schedule_fields=pace.log_fields(),
-        credits_per_call={},
-        open_fetch=open_fetch,
-    )
 
 
 def run_pricing(settings: Settings) -> int:

@@ -69,156 +69,117 @@ class ProducerMetrics:
 
     def __init__(self, provider: str, registry: CollectorRegistry = REGISTRY) -> None:
         self.provider = provider
-        labels = ("provider",)
-        self._polls = Counter(
-            PREFIX + "polls", "Polls by outcome.", (*labels, "outcome"), registry=registry
-        )
-        self._published = Counter(
-            PREFIX + "publish", "Snapshots published to Kafka.", labels, registry=registry
-        )
-        self._errors = Counter(
-            PREFIX + "errors",
+
+        def counter(name: str, documentation: str, *labels: str) -> Counter:
+            return Counter(PREFIX + name, documentation, ("provider", *labels), registry=registry)
+
+        def gauge(name: str, documentation: str, *labels: str) -> Gauge:
+            return Gauge(PREFIX + name, documentation, ("provider", *labels), registry=registry)
+
+        self._polls = counter("polls", "Polls by outcome.", "outcome")
+        self._published = counter("publish", "Snapshots published to Kafka.")
+        self._errors = counter(
+            "errors",
             "Failed polls by kind (rate_limit, auth, server, timeout, bad_response, "
             "parameter, publish).",
-            (*labels, "kind"),
-            registry=registry,
+            "kind",
         )
-        self._retries = Counter(
-            PREFIX + "retries", "Provider calls retried after an error.", labels, registry=registry
-        )
-        self._rejected = Counter(
-            PREFIX + "rejected_answers",
+        self._retries = counter("retries", "Provider calls retried after an error.")
+        self._rejected = counter(
+            "rejected_answers",
             "Provider answers rejected as malformed or schema-invalid (never published).",
-            labels,
-            registry=registry,
         )
-        self._last_success = Gauge(
-            PREFIX + "last_success_timestamp_seconds",
-            "Unix time of the last published snapshot.",
-            labels,
-            registry=registry,
+        self._last_success = gauge(
+            "last_success_timestamp_seconds", "Unix time of the last published snapshot."
         )
         self._fetch_seconds = Histogram(
             PREFIX + "fetch_duration_seconds",
             "Time to fetch one snapshot (all pages and retries).",
-            labels,
+            ("provider",),
             buckets=_FETCH_BUCKETS,
             registry=registry,
         )
-        self._items = Gauge(
-            PREFIX + "snapshot_items",
-            "Entries in the last published snapshot.",
-            labels,
-            registry=registry,
+        self._items = gauge("snapshot_items", "Entries in the last published snapshot.")
+        self._bytes = gauge(
+            "snapshot_bytes", "Encoded size of the last published snapshot (before compression)."
         )
-        self._bytes = Gauge(
-            PREFIX + "snapshot_bytes",
-            "Encoded size of the last published snapshot (before compression).",
-            labels,
-            registry=registry,
-        )
-        self._calls_made = Gauge(
-            PREFIX + "rate_limit_calls_made",
+        self._calls_made = gauge(
+            "rate_limit_calls_made",
             "Calls made per window, as last reported by the provider.",
-            (*labels, "window"),
-            registry=registry,
+            "window",
         )
-        self._max_calls = Gauge(
-            PREFIX + "rate_limit_max_calls",
+        self._max_calls = gauge(
+            "rate_limit_max_calls",
             "Calls allowed per window, as last reported by the provider.",
-            (*labels, "window"),
-            registry=registry,
+            "window",
         )
-        self._skipped = Counter(
-            PREFIX + "skipped_messages",
+        self._skipped = counter(
+            "skipped_messages",
             "Kafka messages read and skipped because they could not be decoded or applied.",
-            labels,
-            registry=registry,
         )
-        self._interval = Gauge(
-            PREFIX + "poll_interval_seconds",
+        self._interval = gauge(
+            "poll_interval_seconds",
             "The effective poll interval (after credit budget and rate limits).",
-            labels,
-            registry=registry,
         )
-        self._credits_per_call = Gauge(
-            PREFIX + "budget_credits_per_call",
+        self._credits_per_call = gauge(
+            "budget_credits_per_call",
             "Provider credits one call costs, by call (listings, quotes).",
-            (*labels, "call"),
-            registry=registry,
+            "call",
         )
-        self._credits_spent = Counter(
-            PREFIX + "budget_credits",
+        self._credits_spent = counter(
+            "budget_credits",
             "Credits charged to the budget ledger (every call sent, whatever the answer).",
-            labels,
-            registry=registry,
         )
-        self._waits = Counter(
-            PREFIX + "rate_limit_waits",
+        self._waits = counter(
+            "rate_limit_waits",
             "Calls held back by our own limits, by the limit that decided (second, minute, "
             "hour, day, month, credits, retry_after).",
-            (*labels, "limit"),
-            registry=registry,
+            "limit",
         )
-        self._wait_seconds = Counter(
-            PREFIX + "rate_limit_wait_seconds",
-            "Seconds calls were held back by our own limits.",
-            labels,
-            registry=registry,
+        self._wait_seconds = counter(
+            "rate_limit_wait_seconds", "Seconds calls were held back by our own limits."
         )
-        self._status_failures = Counter(
-            PREFIX + "status_publish_failures",
+        self._status_failures = counter(
+            "status_publish_failures",
             "ProducerStatus records that could not be published (never fatal).",
-            labels,
-            registry=registry,
         )
-        self._dropped = Counter(
-            PREFIX + "dropped_assets",
+        self._dropped = counter(
+            "dropped_assets",
             "Assets left out of an answer because the records cannot carry a value, by reason "
             "(timestamp_out_of_range, number_out_of_range, negative_volume, symbol_too_long, "
             "symbol_invalid, name_too_long, name_invalid, text_too_long, text_invalid).",
-            (*labels, "reason"),
-            registry=registry,
+            "reason",
         )
-        self._nulled = Counter(
-            PREFIX + "nulled_values",
+        self._nulled = counter(
+            "nulled_values",
             "Optional values (market cap, 24 h change) out of range and published as null, "
             "their asset kept, by reason (number_out_of_range, negative_market_cap).",
-            (*labels, "reason"),
-            registry=registry,
+            "reason",
         )
-        self._plan_credits = Gauge(
-            PREFIX + "budget_plan_credits",
+        self._plan_credits = gauge(
+            "budget_plan_credits",
             "Credits the provider plan allows per 31 days (CMC_MONTHLY_CREDITS).",
-            labels,
-            registry=registry,
         )
-        self._credits_available = Gauge(
-            PREFIX + "budget_credits_available",
+        self._credits_available = gauge(
+            "budget_credits_available",
             "Credits calls may still charge before the budget ledger holds them back to the "
             "plan's pace (0: the next call waits).",
-            labels,
-            registry=registry,
         )
-        self._failures_in_a_row = Gauge(
-            PREFIX + "consecutive_failed_polls",
+        self._failures_in_a_row = gauge(
+            "consecutive_failed_polls",
             "Polls that failed in a row since the last successful one (0 after a success).",
-            labels,
-            registry=registry,
         )
-        self._consumer_lag = Gauge(
-            PREFIX + "consumer_lag_messages",
+        self._consumer_lag = gauge(
+            "consumer_lag_messages",
             "Messages between a Kafka reader's position and its topic's high watermark, by "
             "reader (ranked_ids: the pricing producer's reader of the top topic).",
-            (*labels, "reader"),
-            registry=registry,
+            "reader",
         )
-        self._consumer_stuck = Gauge(
-            PREFIX + "consumer_stuck",
+        self._consumer_stuck = gauge(
+            "consumer_stuck",
             "1 while the consumer of a topic keeps failing or makes no progress past waiting "
             "data (the pricing producer's reader of the top topic).",
-            (*labels, "topic"),
-            registry=registry,
+            "topic",
         )
         # The counters every service exposes show 0 from the start, not only once they move.
         for counter in (self._retries, self._rejected, self._skipped, self._status_failures):

@@ -13,17 +13,17 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiokafka.errors import KafkaError
 
 from topcoins.producers.errors import BadResponseError, RateLimitError, UpstreamError
 from topcoins.producers.metrics import ProducerMetrics
-from topcoins.producers.publisher import Snapshot
 from topcoins.producers.ratelimit import WaitInterrupted
 from topcoins.producers.retry import RetryPolicy, Sleep, interruptible_sleep, with_retries
 from topcoins.producers.status import StatusReporter
-from topcoins.schemas.records import PriceSnapshot
+from topcoins.schemas.records import PriceSnapshot, RankingSnapshot, Snapshot
 from topcoins.tracing import start_span
 
 __all__ = ["Poller", "snapshot_items"]
@@ -33,9 +33,13 @@ logger = logging.getLogger(__name__)
 
 def snapshot_items(snapshot: Snapshot) -> int:
     """How many entries a snapshot holds (quotes or ranked assets)."""
-    return len(snapshot.quotes if isinstance(snapshot, PriceSnapshot) else snapshot.assets)
+    match snapshot:
+        case PriceSnapshot(quotes=entries) | RankingSnapshot(assets=entries):
+            return len(entries)
+    raise TypeError(f"not a provider snapshot: {type(snapshot).__name__}")
 
 
+@dataclass(kw_only=True, eq=False)
 class Poller:
     """Every ``interval`` seconds: ``snapshot = await fetch()``, then ``await publish(snapshot)``.
 
@@ -45,37 +49,23 @@ class Poller:
     limit (that poll is abandoned: no call was made, nothing is reported).
     """
 
-    def __init__(
-        self,
-        *,
-        provider: str,
-        fetch: Callable[[], Awaitable[Snapshot]],
-        publish: Callable[[Snapshot], Awaitable[int]],
-        interval: float,
-        stop: asyncio.Event,
-        metrics: ProducerMetrics,
-        retry: RetryPolicy | None = None,
-        status: StatusReporter | None = None,
-        sleep: Sleep = interruptible_sleep,
-        clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
-        rand: Callable[[], float] = random.random,
-    ) -> None:
-        if interval <= 0:
-            raise ValueError(f"interval must be greater than 0, got {interval}")
-        self.provider = provider
-        self._fetch = fetch
-        self._publish = publish
-        self._interval = interval
-        self._stop = stop
-        self._metrics = metrics
-        self._retry = retry or RetryPolicy()
-        self._status = status
-        self._sleep = sleep
-        self._clock = clock
-        self._wall_clock = wall_clock
-        self._rand = rand
-        self._ready = False
+    provider: str
+    fetch: Callable[[], Awaitable[Snapshot]]
+    publish: Callable[[Snapshot], Awaitable[int]]
+    interval: float
+    stop: asyncio.Event
+    metrics: ProducerMetrics
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    status: StatusReporter | None = None
+    sleep: Sleep = interruptible_sleep
+    monotonic: Callable[[], float] = time.monotonic
+    unix_now: Callable[[], float] = time.time
+    rand: Callable[[], float] = random.random
+    _ready: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        if self.interval <= 0:
+            raise ValueError(f"interval must be greater than 0, got {self.interval}")
 
     @property
     def ready(self) -> bool:
@@ -84,11 +74,11 @@ class Poller:
 
     async def run(self) -> None:
         """Poll until ``stop`` is set; raises the first fatal ``UpstreamError``."""
-        while not self._stop.is_set():
-            started = self._clock()
+        while not self.stop.is_set():
+            started = self.monotonic()
             await self.poll_once()
-            remaining = max(0.0, self._interval - (self._clock() - started))
-            if await self._sleep(remaining, self._stop):
+            remaining = max(0.0, self.interval - (self.monotonic() - started))
+            if await self.sleep(remaining, self.stop):
                 break
         logger.info("poller stopped", extra={"provider": self.provider})
 
@@ -100,38 +90,38 @@ class Poller:
             return await self._poll_once()
 
     async def _poll_once(self) -> bool:
-        attempted_at = datetime.fromtimestamp(self._wall_clock(), UTC)
-        started = self._clock()
+        attempted_at = datetime.fromtimestamp(self.unix_now(), UTC)
+        started = self.monotonic()
         try:
             snapshot = await with_retries(
-                self._fetch,
-                self._retry,
-                stop=self._stop,
+                self.fetch,
+                self.retry,
+                stop=self.stop,
                 on_retry=self._on_retry,
-                sleep=self._sleep,
-                rand=self._rand,
+                sleep=self.sleep,
+                rand=self.rand,
             )
         except WaitInterrupted:
             logger.info("poll abandoned: stopping", extra={"provider": self.provider})
             return False
         except UpstreamError as error:
-            self._metrics.fetch_duration(self._clock() - started)
+            self.metrics.fetch_duration(self.monotonic() - started)
             self._failed(error)
             await self._report_failure(attempted_at, error.kind, str(error))
             if error.fatal:
                 raise
             return False
-        fetch_seconds = self._clock() - started
-        self._metrics.fetch_duration(fetch_seconds)
+        fetch_seconds = self.monotonic() - started
+        self.metrics.fetch_duration(fetch_seconds)
         try:
-            size = await self._publish(snapshot)
+            size = await self.publish(snapshot)
         except UpstreamError as error:  # the snapshot does not fit its schema
             self._failed(error)
             await self._report_failure(attempted_at, error.kind, str(error))
             return False
         except KafkaError as error:
-            self._metrics.error("publish")
-            self._metrics.poll(success=False)
+            self.metrics.error("publish")
+            self.metrics.poll(success=False)
             logger.warning(
                 "publish failed; the last published snapshot stays in force",
                 extra={"provider": self.provider, "kind": "publish", "error": repr(error)},
@@ -139,8 +129,8 @@ class Poller:
             await self._report_failure(attempted_at, "publish", f"Kafka: {error!r}")
             return False
         items = snapshot_items(snapshot)
-        self._metrics.published(items=items, size_bytes=size, at_unix=self._wall_clock())
-        self._metrics.poll(success=True)
+        self.metrics.published(items=items, size_bytes=size, at_unix=self.unix_now())
+        self.metrics.poll(success=True)
         self._ready = True
         logger.info(
             "published snapshot",
@@ -152,16 +142,16 @@ class Poller:
                 "fetch_seconds": round(fetch_seconds, 3),
             },
         )
-        if self._status is not None:
-            await self._status.succeeded(attempted_at, snapshot)
+        if self.status is not None:
+            await self.status.succeeded(attempted_at, snapshot)
         return True
 
     async def _report_failure(self, attempted_at: datetime, kind: str, error: str) -> None:
-        if self._status is not None:
-            await self._status.failed(attempted_at, kind, error)
+        if self.status is not None:
+            await self.status.failed(attempted_at, kind, error)
 
     def _on_retry(self, error: UpstreamError, retry: int, delay: float) -> None:
-        self._metrics.retried()
+        self.metrics.retried()
         logger.info(
             "retrying provider call",
             extra={
@@ -175,8 +165,8 @@ class Poller:
 
     def _failed(self, error: UpstreamError) -> None:
         """Count and log a failed poll (the caller re-raises fatal errors)."""
-        self._metrics.error(error.kind, rejected=isinstance(error, BadResponseError))
-        self._metrics.poll(success=False)
+        self.metrics.error(error.kind, rejected=isinstance(error, BadResponseError))
+        self.metrics.poll(success=False)
         extra: dict[str, object] = {
             "provider": self.provider,
             "kind": error.kind,
@@ -186,7 +176,7 @@ class Poller:
         if isinstance(error, RateLimitError):
             extra["retry_after_seconds"] = error.retry_after
             if error.usage is not None:
-                self._metrics.rate_limit(error.usage)
+                self.metrics.rate_limit(error.usage)
                 extra["calls_made"] = dict(error.usage.calls_made)
                 extra["max_calls"] = dict(error.usage.max_calls)
         if error.fatal:

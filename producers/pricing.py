@@ -18,27 +18,24 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
+from topcoins.producers._client import utcnow
 from topcoins.producers.coinmarketcap import listing_page_limits
 from topcoins.schemas.records import PriceQuote, PriceSnapshot, utc_millis
 
-__all__ = ["PricingSource", "merge_quotes"]
+__all__ = ["PriceSnapshotFetcher", "merge_quotes"]
 
 logger = logging.getLogger(__name__)
 
 
 class PricingClient(Protocol):
-    """What ``PricingSource`` needs from ``CoinMarketCapClient``."""
+    """What ``PriceSnapshotFetcher`` needs from ``CoinMarketCapClient``."""
 
     async def fetch_listings(self, depth: int) -> PriceSnapshot: ...
 
     async def fetch_quotes(self, ids: Sequence[int]) -> tuple[PriceQuote, ...]: ...
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def merge_quotes(
@@ -51,7 +48,7 @@ def merge_quotes(
     return PriceSnapshot(snapshot_id, fetched_at, base.total_count, tuple(merged))
 
 
-class PricingSource:
+class PriceSnapshotFetcher:
     """``await source()`` returns the next ``PriceSnapshot`` (see the module docstring).
 
     ``full_listing_seconds`` None turns the quotes refresh off. ``max_ids`` caps a
@@ -66,8 +63,8 @@ class PricingSource:
         max_ids: int,
         full_listing_seconds: float | None,
         ranked_ids: Callable[[], Sequence[int] | None] = lambda: None,
-        clock: Callable[[], float] = time.monotonic,
-        now: Callable[[], datetime] = _utcnow,
+        monotonic: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = utcnow,
     ) -> None:
         if depth < 1 or max_ids < 1:
             raise ValueError("depth and max_ids must be positive")
@@ -76,14 +73,14 @@ class PricingSource:
         self._max_ids = max_ids
         self._full_every = full_listing_seconds
         self._ranked_ids = ranked_ids
-        self._clock = clock
+        self._monotonic = monotonic
         self._now = now
         self._base: PriceSnapshot | None = None
         self._base_started: float | None = None
         self.last_kind: str | None = None
 
     def __repr__(self) -> str:
-        return f"PricingSource(depth={self._depth}, full_every={self._full_every})"
+        return f"PriceSnapshotFetcher(depth={self._depth}, full_every={self._full_every})"
 
     async def __call__(self) -> PriceSnapshot:
         base = self._base
@@ -101,14 +98,14 @@ class PricingSource:
         """The ids to refresh by quotes; empty when this poll needs the full listing."""
         if self._full_every is None or base is None or self._base_started is None:
             return []
-        if self._clock() - self._base_started >= self._full_every:
+        if self._monotonic() - self._base_started >= self._full_every:
             return []
         ranked = self._ranked_ids()
         source = ranked if ranked else [quote.cmc_id for quote in base.quotes]
         return list(dict.fromkeys(source))[: self._max_ids]
 
     async def _full_listing(self) -> PriceSnapshot:
-        started = self._clock()
+        started = self._monotonic()
         snapshot = await self._client.fetch_listings(self._depth)
         self._base, self._base_started, self.last_kind = snapshot, started, "listing"
         logger.info(

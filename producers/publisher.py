@@ -8,32 +8,23 @@ what reaches the broker stays well under Kafka's default ``max.message.bytes`` (
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import avro.errors
 from aiokafka import AIOKafkaProducer
 
-from topcoins.lifecycle import AsyncLifecycle
+from topcoins.lifecycle import AsyncLifecycle, LifecycleState
 from topcoins.producers.errors import BadResponseError
 from topcoins.producers.metrics import timed_stage
 from topcoins.schemas.codec import encode
-from topcoins.schemas.records import PriceSnapshot, ProducerStatus, RankingSnapshot
+from topcoins.schemas.records import ProducerStatus, Snapshot
 from topcoins.tracing import inject_headers, start_span
 
-__all__ = ["HEADER_NAMES", "MAX_REQUEST_SIZE", "Snapshot", "SnapshotPublisher", "headers_for"]
-
-Snapshot = PriceSnapshot | RankingSnapshot
+__all__ = ["HEADER_NAMES", "MAX_REQUEST_SIZE", "SnapshotPublisher", "headers_for"]
 
 MAX_REQUEST_SIZE = 4 * 1024 * 1024
 HEADER_NAMES = ("producer", "fetched_at", "snapshot_id", "schema")
-
-
-class _State(enum.Enum):
-    UNOPENED = "unopened"
-    OPEN = "open"
-    CLOSED = "closed"
 
 
 def headers_for(component: str, record: Snapshot) -> list[tuple[str, bytes]]:
@@ -86,33 +77,33 @@ class SnapshotPublisher(AsyncLifecycle):
         }
         self._factory = producer_factory
         self._producer: AIOKafkaProducer | None = None
-        self._state = _State.UNOPENED
 
     @property
     def started(self) -> bool:
         """True between a successful ``start()`` and ``stop()``."""
-        return self._state is _State.OPEN
+        return self.lifecycle is LifecycleState.STARTED
 
-    async def start(self) -> None:
+    async def _start(self) -> None:
         """Connect to the cluster; raises aiokafka's error when no broker answers."""
-        if self._state is _State.CLOSED:
-            raise RuntimeError("this SnapshotPublisher was stopped; create a new one")
-        if self._state is _State.OPEN:
-            return
         producer = self._factory(**self._config)
         try:
             await producer.start()
         except BaseException:
             await producer.stop()
             raise
-        self._producer, self._state = producer, _State.OPEN
+        self._producer = producer
 
-    async def stop(self) -> None:
-        """Flush pending messages and disconnect; safe to call twice."""
+    async def _stop(self) -> None:
+        """Flush pending messages and disconnect."""
         producer, self._producer = self._producer, None
-        self._state = _State.CLOSED
         if producer is not None:
             await producer.stop()
+
+    def _started_producer(self) -> AIOKafkaProducer:
+        """The producer ``start()`` connected; raises ``RuntimeError`` before or after."""
+        self._check_started()
+        assert self._producer is not None  # set by ``_start``, cleared only by ``_stop``
+        return self._producer
 
     async def publish(self, topic: str, key: bytes, record: Snapshot) -> int:
         """Encode ``record`` and wait until the broker acknowledged it; return its size.
@@ -120,8 +111,7 @@ class SnapshotPublisher(AsyncLifecycle):
         A record that does not fit its Avro schema raises ``BadResponseError`` (nothing is
         sent); Kafka failures raise aiokafka's ``KafkaError`` subclasses.
         """
-        if self._producer is None:
-            raise RuntimeError(f"SnapshotPublisher is {self._state.value}; call start() first")
+        producer = self._started_producer()
         provider = key.decode(errors="replace")
         try:
             with timed_stage(provider, "encode"):
@@ -137,7 +127,7 @@ class SnapshotPublisher(AsyncLifecycle):
         # The publish span's trace context travels in the headers (``traceparent``), so
         # the worker's join links to it.
         with timed_stage(provider, "publish"), start_span(f"publish {topic}", kind="producer"):
-            await self._producer.send_and_wait(
+            await producer.send_and_wait(
                 topic,
                 value=value,
                 key=key,
@@ -148,11 +138,10 @@ class SnapshotPublisher(AsyncLifecycle):
 
     async def publish_status(self, topic: str, key: bytes, status: ProducerStatus) -> int:
         """Send one ``ProducerStatus`` (timestamped at its attempt) and wait for the ack."""
-        if self._producer is None:
-            raise RuntimeError(f"SnapshotPublisher is {self._state.value}; call start() first")
+        producer = self._started_producer()
         value = encode(status)
         headers = [("producer", self.component.encode()), ("schema", b"ProducerStatus")]
-        await self._producer.send_and_wait(
+        await producer.send_and_wait(
             topic,
             value=value,
             key=key,

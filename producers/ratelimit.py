@@ -12,7 +12,8 @@ Every call a client sends (first pages, further pages, retries) first awaits
 A provider's ``Retry-After`` holds every gate (``Pacer.hold``). A wait of up to
 ``max_wait`` seconds is slept, interruptibly; a longer one fails the call at once with
 ``LocalLimitError`` and nothing is sent, so a poll never hangs for hours and its status
-says why. All gates are pure (they take ``now``); only ``Pacer`` sleeps.
+says why. All gates are pure (they take ``now``, in ``time.monotonic()`` seconds); only
+``Pacer`` sleeps.
 """
 
 from __future__ import annotations
@@ -207,7 +208,7 @@ class Pacer:
         stop: asyncio.Event | None = None,
         max_wait: float | None = None,
         sleep: Sleep = interruptible_sleep,
-        clock: Callable[[], float] = time.monotonic,
+        monotonic: Callable[[], float] = time.monotonic,
         on_wait: Callable[[str, float], None] | None = None,
     ) -> None:
         self.provider = provider
@@ -215,7 +216,7 @@ class Pacer:
         self.max_wait = max_wait
         self._stop = stop
         self._sleep = sleep
-        self._clock = clock
+        self._monotonic = monotonic
         self._on_wait = on_wait
         self._hold_until = -math.inf
 
@@ -240,7 +241,7 @@ class Pacer:
         ``WaitInterrupted`` when ``stop`` is set during a wait.
         """
         while True:
-            now = self._clock()
+            now = self._monotonic()
             wait = self.wait(credits, now)
             if wait.seconds <= 0:
                 for gate in self.gates:
@@ -261,7 +262,7 @@ class Pacer:
 
     def observe(self, usage: RateLimitUsage) -> None:
         """Pass a provider ``RateLimit`` block to every gate that reads one."""
-        now = self._clock()
+        now = self._monotonic()
         for gate in self.gates:
             if isinstance(gate, SlidingWindowLimiter):
                 gate.observe(usage, now)
@@ -269,7 +270,7 @@ class Pacer:
     def hold(self, seconds: float) -> None:
         """No call for ``seconds`` (the provider's ``Retry-After``)."""
         if seconds > 0 and math.isfinite(seconds):
-            self._hold_until = max(self._hold_until, self._clock() + seconds)
+            self._hold_until = max(self._hold_until, self._monotonic() + seconds)
 
 
 @dataclass(frozen=True)
@@ -280,6 +281,15 @@ class RankingPace:
     configured_interval: float
     window_intervals: dict[str, float]
     interval: float
+    windows: tuple[Window, ...] = ()
+
+    def describe(self) -> str:
+        """One line for the start-up log."""
+        limits = ", ".join(f"{w.limit}/{w.name}" for w in self.windows)
+        return (
+            f"polls every {self.interval:.1f} s: {self.pages} toplist pages per poll within "
+            f"{limits}"
+        )
 
     def log_fields(self) -> dict[str, object]:
         """Numbers for the start-up log line."""
@@ -309,8 +319,9 @@ def plan_ranking(
     """
     if not 0 <= reserve_share < 1:
         raise ValueError(f"reserve_share must be in [0, 1), got {reserve_share}")
+    windows = tuple(windows)
     pages = math.ceil(depth / page_size)
     share = 1 - reserve_share
     needed = {w.name: pages * w.seconds / (w.limit * share) for w in windows}
     interval = max([poll_seconds, *needed.values()])
-    return RankingPace(pages, poll_seconds, needed, interval)
+    return RankingPace(pages, poll_seconds, needed, interval, windows)

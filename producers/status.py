@@ -13,11 +13,11 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from topcoins.producers.metrics import ProducerMetrics
-from topcoins.producers.publisher import Snapshot
 from topcoins.redaction import redact
-from topcoins.schemas.records import ProducerStatus, utc_millis
+from topcoins.schemas.records import ProducerStatus, Snapshot, utc_millis
 
 __all__ = ["MAX_ERROR_CHARS", "StatusReporter", "one_line"]
 
@@ -34,6 +34,12 @@ def one_line(text: str, secrets: Iterable[str] = (), limit: int = MAX_ERROR_CHAR
     text = redact(text, secrets)
     text = re.sub(r"\s+", " ", text).strip()
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# A status before its first poll has finished: neither a success nor an error yet.
+_NO_OUTCOME: dict[str, Any] = dict.fromkeys(
+    ("last_success_at", "last_snapshot_id", "last_error", "last_error_kind", "last_error_at")
+) | {"consecutive_failures": 0}
 
 
 class StatusReporter:
@@ -97,20 +103,14 @@ class StatusReporter:
         return await self._publish(dataclasses.replace(status, credits_paid_until=paid))
 
     def _next(self, attempted_at: datetime) -> ProducerStatus:
-        previous = self._status
-        if previous is None:
-            return ProducerStatus(
-                provider=self.provider,
-                component=self.component,
-                poll_interval_seconds=self.interval,
-                last_attempt_at=utc_millis(attempted_at),
-                last_success_at=None,
-                last_snapshot_id=None,
-                last_error=None,
-                last_error_kind=None,
-                last_error_at=None,
-                consecutive_failures=0,
-            )
+        """The last status, or one with no outcome before the first poll, attempted again."""
+        previous = self._status or ProducerStatus(
+            provider=self.provider,
+            component=self.component,
+            poll_interval_seconds=self.interval,
+            last_attempt_at=attempted_at,
+            **_NO_OUTCOME,
+        )
         return dataclasses.replace(
             previous,
             last_attempt_at=utc_millis(attempted_at),

@@ -3,8 +3,9 @@
 Wire format (Avro specification, "Single object encoding"): the two marker bytes
 ``C3 01``, the 8-byte little-endian CRC-64-AVRO fingerprint of the writer schema's
 Parsing Canonical Form, then the Avro binary body. A consumer needs nothing but the
-``.avsc`` files in this folder to decode a message.
+``.avsc`` files in ``published/`` to decode a message.
 
+Each record type is written with the schema version ``versions.CURRENT`` binds it to.
 Bodies are written and read with fastavro (compiled); the avro package parses the
 ``.avsc`` files for the fingerprints and the compatibility check. The bytes are the same
 as the avro package writes (``tests/schemas/test_codec_identity.py``).
@@ -14,20 +15,19 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import json
-import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from importlib import resources
 from operator import attrgetter
-from typing import Any, TypeVar, Union, get_args, get_origin
+from typing import Any, TypeVar, get_args, get_origin
 
 import avro.schema
 import fastavro
 import fastavro.schema
 
+from topcoins.schemas import versions
+from topcoins.schemas.binding import optional_inner
 from topcoins.schemas.records import (
     PriceSnapshot,
     ProducerStatus,
@@ -45,22 +45,12 @@ __all__ = [
     "decode_as",
     "encode",
     "fingerprint_of",
-    "load_schema",
-    "published_schemas",
 ]
 
 MAGIC = b"\xc3\x01"
 
 Record = PriceSnapshot | RankingSnapshot | TopCoin | TopListMeta | ProducerStatus
 R = TypeVar("R", PriceSnapshot, RankingSnapshot, TopCoin, TopListMeta, ProducerStatus)
-
-SCHEMA_FILES: dict[type, str] = {
-    PriceSnapshot: "price_snapshot.avsc",
-    RankingSnapshot: "ranking_snapshot.avsc",
-    TopCoin: "top_coin.avsc",
-    TopListMeta: "top_list_meta.avsc",
-    ProducerStatus: "producer_status.avsc",
-}
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
@@ -75,23 +65,9 @@ class EncodeError(ValueError):
     """A record that does not fit its Avro schema (nothing is encoded)."""
 
 
-@cache
-def load_schema(filename: str) -> avro.schema.Schema:
-    """Parse one ``.avsc`` file shipped in this package."""
-    text = resources.files("topcoins.schemas").joinpath(filename).read_text(encoding="utf-8")
-    return avro.schema.parse(text)
-
-
 def fingerprint_of(schema: avro.schema.Schema) -> bytes:
     """The 8-byte little-endian CRC-64-AVRO fingerprint used in the single-object header."""
     return bytes(schema.fingerprint("CRC-64-AVRO"))
-
-
-def published_schemas() -> list[tuple[str, avro.schema.Schema]]:
-    """Every schema version ever published (``published/<name>.v<N>.avsc``), oldest first."""
-    folder = resources.files("topcoins.schemas").joinpath("published")
-    names = sorted(entry.name for entry in folder.iterdir() if entry.name.endswith(".avsc"))
-    return [(name, load_schema(f"published/{name}")) for name in names]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,22 +108,22 @@ def _bindings() -> tuple[dict[type, _Binding], dict[bytes, _Binding]]:
     by_type: dict[type, _Binding] = {}
     by_fingerprint: dict[bytes, _Binding] = {}
     by_fullname: dict[str, _Binding] = {}
-    for record_type, filename in SCHEMA_FILES.items():
-        schema = load_schema(filename)
+    for record_type in versions.CURRENT:
+        schema = versions.current_schema(record_type)
         parsed = _parse(schema)
         binding = _Binding(
             record_type,
             MAGIC + fingerprint_of(schema),
             parsed,
             parsed,
-            _encoder(record_type),
-            _decoder(record_type),
+            _record_encoder(record_type),
+            _record_decoder(record_type),
         )
         by_type[record_type] = binding
         by_fingerprint[binding.header[2:]] = binding
         by_fullname[schema.fullname] = binding
     # Messages written with another published version are resolved to the current schema.
-    for _, writer in published_schemas():
+    for _, writer in versions.published_schemas():
         current = by_fullname.get(writer.fullname)
         fingerprint = fingerprint_of(writer)
         if current is None or fingerprint in by_fingerprint:
@@ -209,23 +185,9 @@ def decode_as(record_type: type[R], data: bytes | None) -> R:
     return record
 
 
-def _to_avro(record: Any) -> Any:
-    """The datum fastavro writes for ``record`` (timestamps as epoch milliseconds)."""
-    return _encoder(type(record))(record)
-
-
 @cache
 def _hints(record_type: type) -> dict[str, Any]:
     return typing.get_type_hints(record_type)
-
-
-def _optional_inner(annotation: Any) -> Any | None:
-    if get_origin(annotation) in (Union, types.UnionType):
-        inner = [arg for arg in get_args(annotation) if arg is not type(None)]
-        if len(inner) != 1:
-            raise TypeError(f"unsupported record field type {annotation!r}")
-        return inner[0]
-    return None
 
 
 def _to_millis(moment: datetime) -> int:
@@ -234,37 +196,35 @@ def _to_millis(moment: datetime) -> int:
     return (moment - _EPOCH) // _MILLISECOND  # floor, as the avro package does
 
 
-@cache
-def _encoder(annotation: Any) -> _Convert:
-    """A function from a value of ``annotation`` to its Avro datum (compiled once per type)."""
-    convert = _field_encoder(annotation)
-    return convert if convert is not None else _identity
+@dataclasses.dataclass(frozen=True)
+class _Direction:
+    """How one direction (record to datum, or datum to record) converts each kind of value."""
+
+    leaves: Mapping[Any, _Convert]  # the field types whose values are converted
+    sequence: Callable[[Iterable[Any]], Any]  # what an array becomes
+    record: Callable[[type], _Convert]
 
 
-def _identity(value: Any) -> Any:
-    return value
-
-
-def _field_encoder(annotation: Any) -> _Convert | None:
-    """None when the value is its own datum (the common case, kept free of calls)."""
-    if (inner := _optional_inner(annotation)) is not None:
-        item = _field_encoder(inner)
+def _converter(annotation: Any, direction: _Direction) -> _Convert | None:
+    """None when a value of ``annotation`` needs no conversion (the common case, kept free
+    of calls)."""
+    if (inner := optional_inner(annotation)) is not None:
+        item = _converter(inner, direction)
         return None if item is None else lambda value: None if value is None else item(value)
     if get_origin(annotation) is tuple:
-        item = _field_encoder(get_args(annotation)[0])
-        return list if item is None else lambda value: [item(v) for v in value]
-    if annotation is datetime:
-        return _to_millis
+        item = _converter(get_args(annotation)[0], direction)
+        sequence = direction.sequence
+        return sequence if item is None else lambda value: sequence(map(item, value))
     if dataclasses.is_dataclass(annotation):
-        return _record_encoder(annotation)
-    return None
+        return direction.record(annotation)
+    return direction.leaves.get(annotation)
 
 
 def _record_encoder(record_type: type) -> _Convert:
     hints = _hints(record_type)
     names = [field.name for field in dataclasses.fields(record_type)]
-    plain = [name for name in names if _field_encoder(hints[name]) is None]
-    converted = [(name, _field_encoder(hints[name])) for name in names if name not in plain]
+    plain = [name for name in names if _converter(hints[name], _TO_AVRO) is None]
+    converted = [(name, _converter(hints[name], _TO_AVRO)) for name in names if name not in plain]
     get_plain = attrgetter(*plain) if len(plain) > 1 else None
     # fastavro writes 2.5 into a long as 2 and "1.5" into a double as 1.5 (its validator
     # would refuse them, but costs more than the write): numbers are checked here.
@@ -287,34 +247,11 @@ def _record_encoder(record_type: type) -> _Convert:
 
 def _numeric(annotation: Any) -> tuple[type, ...] | None:
     """The Python types an ``int`` or ``float`` field accepts (None: not a number field)."""
-    inner = _optional_inner(annotation)
+    inner = optional_inner(annotation)
     allowed = {int: (int,), float: (int, float)}.get(inner if inner is not None else annotation)
     if allowed is None:
         return None
     return (*allowed, type(None)) if inner is not None else allowed
-
-
-@cache
-def _decoder(annotation: Any) -> _Convert:
-    """A function from an Avro datum to a value of ``annotation`` (compiled once per type)."""
-    convert = _field_decoder(annotation)
-    return convert if convert is not None else _identity
-
-
-def _field_decoder(annotation: Any) -> _Convert | None:
-    if (inner := _optional_inner(annotation)) is not None:
-        item = _field_decoder(inner)
-        return None if item is None else lambda value: None if value is None else item(value)
-    if get_origin(annotation) is tuple:
-        item = _field_decoder(get_args(annotation)[0])
-        return tuple if item is None else lambda value: tuple(map(item, value))
-    if annotation is datetime:
-        return _from_timestamp
-    if annotation is float:
-        return float  # an Avro long promoted to double by schema resolution
-    if dataclasses.is_dataclass(annotation):
-        return _record_decoder(annotation)
-    return None
 
 
 def _from_timestamp(value: Any) -> datetime:
@@ -326,7 +263,8 @@ def _from_timestamp(value: Any) -> datetime:
 def _record_decoder(record_type: type) -> _Convert:
     hints = _hints(record_type)
     fields = [
-        (field.name, _field_decoder(hints[field.name])) for field in dataclasses.fields(record_type)
+        (field.name, _converter(hints[field.name], _FROM_AVRO))
+        for field in dataclasses.fields(record_type)
     ]
 
     def from_avro(datum: dict[str, Any]) -> Any:
@@ -337,6 +275,6 @@ def _record_decoder(record_type: type) -> _Convert:
     return from_avro
 
 
-def schema_json(record_type: type) -> dict[str, Any]:
-    """The schema of a record type as a JSON object (for docs and compatibility checks)."""
-    return json.loads(str(load_schema(SCHEMA_FILES[record_type])))
+_TO_AVRO = _Direction({datetime: _to_millis}, list, _record_encoder)
+# A float field also reads an Avro long promoted to double by schema resolution.
+_FROM_AVRO = _Direction({datetime: _from_timestamp, float: float}, tuple, _record_decoder)

@@ -1,4 +1,7 @@
-"""Typed records that travel between components; each maps to one ``.avsc`` file.
+"""Typed records that travel between components.
+
+Each record type has the fields of the published schema version ``versions.CURRENT`` binds
+it to, in the same order; ``versions.current_schema`` refuses one that does not.
 
 Timestamps are timezone-aware UTC ``datetime`` objects (``timestamp-millis`` on the wire).
 """
@@ -14,10 +17,20 @@ __all__ = [
     "ProducerStatus",
     "RankedAsset",
     "RankingSnapshot",
+    "Snapshot",
     "TopCoin",
     "TopListMeta",
     "utc_millis",
 ]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The fields every provider poll starts with: its id, and when the provider answered
+    (the time that orders the raw snapshots for a replay)."""
+
+    snapshot_id: str
+    fetched_at: datetime
 
 
 @dataclass(frozen=True)
@@ -37,11 +50,9 @@ class PriceQuote:
 
 
 @dataclass(frozen=True)
-class PriceSnapshot:
+class PriceSnapshot(Snapshot):
     """Every listing CoinMarketCap returned in one poll (all pages), as fetched."""
 
-    snapshot_id: str
-    fetched_at: datetime
     total_count: int | None
     quotes: tuple[PriceQuote, ...]
 
@@ -58,14 +69,26 @@ class RankedAsset:
 
 
 @dataclass(frozen=True)
-class RankingSnapshot:
+class RankingSnapshot(Snapshot):
     """The CryptoCompare ranking by 24h total volume from one poll (all pages, in order)."""
 
-    snapshot_id: str
-    fetched_at: datetime
     depth: int
     provider_total: int | None
     assets: tuple[RankedAsset, ...]
+
+
+@dataclass(frozen=True)
+class TopListMeta:
+    """Closes one generation of the joined list: the ordered symbols and where they came from."""
+
+    symbols: tuple[str, ...]
+    ranking_snapshot_id: str
+    ranking_fetched_at: datetime
+    pricing_snapshot_id: str | None
+    prices_fetched_at: datetime | None
+    provider_total: int | None
+    depth: int
+    unmatched: int
 
 
 @dataclass(frozen=True)
@@ -85,20 +108,6 @@ class TopCoin:
     pricing_snapshot_id: str | None
     market_cap_usd: float | None = None  # from the matched PriceQuote (v2)
     percent_change_24h: float | None = None  # from the matched PriceQuote (v2)
-
-
-@dataclass(frozen=True)
-class TopListMeta:
-    """Closes one generation of the joined list: the ordered symbols and where they came from."""
-
-    symbols: tuple[str, ...]
-    ranking_snapshot_id: str
-    ranking_fetched_at: datetime
-    pricing_snapshot_id: str | None
-    prices_fetched_at: datetime | None
-    provider_total: int | None
-    depth: int
-    unmatched: int
 
 
 @dataclass(frozen=True)

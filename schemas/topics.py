@@ -64,51 +64,49 @@ class Topics:
         min_insync_replicas: int = 1,
     ) -> Topics:
         """Build the topic specs; tests pass a unique prefix to get fresh topics."""
+
+        def spec(
+            name: str, key: str, value_types: tuple[type, ...], *, doc: str, compacted: bool = False
+        ) -> TopicSpec:
+            return TopicSpec(
+                name=f"{prefix}.{name}.v1",
+                partitions=1,
+                key=key,
+                value_types=value_types,
+                cleanup_policy="compact" if compacted else "delete",
+                retention_ms=None if compacted else raw_retention_ms,
+                doc=doc,
+                replication_factor=replication_factor,
+                min_insync_replicas=min_insync_replicas,
+            )
+
         return cls(
-            prices=TopicSpec(
-                name=f"{prefix}.prices.v1",
-                partitions=1,
-                key="provider name ('coinmarketcap')",
-                value_types=(PriceSnapshot,),
-                cleanup_policy="delete",
-                retention_ms=raw_retention_ms,
+            prices=spec(
+                "prices",
+                "provider name ('coinmarketcap')",
+                (PriceSnapshot,),
                 doc="Every CoinMarketCap price snapshot, as fetched (event log).",
-                replication_factor=replication_factor,
-                min_insync_replicas=min_insync_replicas,
             ),
-            ranks=TopicSpec(
-                name=f"{prefix}.ranks.v1",
-                partitions=1,
-                key="provider name ('cryptocompare')",
-                value_types=(RankingSnapshot,),
-                cleanup_policy="delete",
-                retention_ms=raw_retention_ms,
+            ranks=spec(
+                "ranks",
+                "provider name ('cryptocompare')",
+                (RankingSnapshot,),
                 doc="Every CryptoCompare ranking snapshot, as fetched (event log).",
-                replication_factor=replication_factor,
-                min_insync_replicas=min_insync_replicas,
             ),
-            top=TopicSpec(
-                name=f"{prefix}.top.v1",
-                partitions=1,
-                key="CryptoCompare symbol, or '_meta' for the generation marker",
-                value_types=(TopCoin, TopListMeta),
-                cleanup_policy="compact",
-                retention_ms=None,
+            top=spec(
+                "top",
+                "CryptoCompare symbol, or '_meta' for the generation marker",
+                (TopCoin, TopListMeta),
+                compacted=True,
                 doc="The joined top list: one TopCoin per ranked asset (tombstone when it "
                 "leaves the ranking), then a TopListMeta that closes the generation.",
-                replication_factor=replication_factor,
-                min_insync_replicas=min_insync_replicas,
             ),
-            status=TopicSpec(
-                name=f"{prefix}.status.v1",
-                partitions=1,
-                key="provider name ('coinmarketcap' or 'cryptocompare')",
-                value_types=(ProducerStatus,),
-                cleanup_policy="compact",
-                retention_ms=None,
+            status=spec(
+                "status",
+                "provider name ('coinmarketcap' or 'cryptocompare')",
+                (ProducerStatus,),
+                compacted=True,
                 doc="Each producer's health after its latest poll: last success, last error.",
-                replication_factor=replication_factor,
-                min_insync_replicas=min_insync_replicas,
             ),
         )
 

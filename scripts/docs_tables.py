@@ -33,10 +33,10 @@ READERS = {
 
 def settings_table() -> str:
     """The README's settings table."""
-    rows = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
+    rows = ["| Variable | Default | Read by | Meaning |", "| --- | --- | --- | --- |"]
     for spec in ENV_DOCS.values():
         default = f"`{spec.default}`" if spec.default else "(empty)"
-        rows.append(f"| `{spec.name}` | {default} | {spec.doc} |")
+        rows.append(f"| `{spec.name}` | {default} | {', '.join(spec.read_by)} | {spec.doc} |")
     return "\n".join(rows)
 
 
@@ -70,7 +70,12 @@ def env_example() -> str:
         "",
     ]
     for spec in ENV_DOCS.values():
-        lines += [f"# {spec.doc}", f"{spec.name}={spec.default}", ""]
+        lines += [
+            f"# {spec.doc}",
+            f"# Read by: {', '.join(spec.read_by)}.",
+            f"{spec.name}={spec.default}",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -81,10 +86,10 @@ def _replace(text: str, marker: str, table: str) -> str:
     return pattern.sub(lambda m: f"{m.group(1)}{table}\n{m.group(2)}", text)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only report stale files")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     readme = ROOT / "README.md"
     wanted = {
         readme: _replace(

@@ -38,13 +38,13 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.conn import create_conn
 from aiokafka.helpers import create_ssl_context
 
-SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
+SCHEMAS = Path(__file__).resolve().parent.parent / "schemas" / "published"
 
 
 def load_readers(folder: Path) -> dict[bytes, tuple[str, avro.io.DatumReader]]:
-    """Fingerprint -> (record name, reader) for every .avsc file (current and published)."""
+    """Fingerprint -> (record name, reader) for every .avsc file: every published version."""
     readers = {}
-    for path in sorted(folder.glob("*.avsc")) + sorted(folder.glob("published/*.avsc")):
+    for path in sorted(folder.glob("*.avsc")):
         schema = avro.schema.parse(path.read_text())
         fingerprint = bytes(schema.fingerprint("CRC-64-AVRO"))
         readers[fingerprint] = (schema.name, avro.io.DatumReader(schema))
@@ -181,7 +181,7 @@ def usable_price(price: float | None) -> float | None:
 def format_number(value: float) -> str:
     """The service's number text: the shortest digits that read back as the same double,
     positional, with a decimal point (``0.000010250185342518512``, never ``1.025e-05``).
-    The same rule as topcoins' ``web/encoding.py``; this script imports no topcoins."""
+    The same rule as topcoins' ``topcoins/formats.py``; this script imports no topcoins."""
     text = repr(float(value))
     if "e" in text:
         text = format(Decimal(text), "f")

@@ -1,9 +1,9 @@
 """Builds the stream worker's Faust app from settings: topics, tables, agents, metrics.
 
-``create_app(settings)`` returns the ``faust.App``; ``build_worker`` returns it together
-with its parts (topics, tables, agents, updater, metrics, readiness, progress) for tests and
-``run_worker``. Building registers the worker's Prometheus metrics on ``registry``
-(the process-wide default unless given), so build one worker per registry.
+``build_worker(settings)`` returns the ``faust.App`` together with its parts (topics,
+tables, agents, updater, metrics, readiness, progress) for tests and ``run_worker``.
+Building registers the worker's Prometheus metrics on ``registry`` (the process-wide
+default unless given), so build one worker per registry.
 """
 
 from __future__ import annotations
@@ -13,18 +13,19 @@ from dataclasses import dataclass
 import faust
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from topcoins.kafka_security import faust_credentials
+from topcoins.domain import AliasTable
 from topcoins.settings import Settings
-from topcoins.streams.agents import TopListUpdater, WorkerAgents, register_agents
-from topcoins.streams.aliases import AliasTable
+from topcoins.streams.agents import WorkerAgents, register_agents
+from topcoins.streams.credentials import faust_credentials
 from topcoins.streams.metrics import WorkerMetrics
 from topcoins.streams.progress import AgentProgress
 from topcoins.streams.readiness import WorkerReadiness
 from topcoins.streams.tables import WorkerTables, declare_tables
 from topcoins.streams.topics import WorkerTopics, declare_topics
 from topcoins.streams.transport import FetchWaitTransport
+from topcoins.streams.updater import TopListUpdater
 
-__all__ = ["StreamWorker", "build_worker", "create_app"]
+__all__ = ["StreamWorker", "build_worker"]
 
 # The worker's producer batch size: Faust's largest request (``producer_max_request_size``).
 PRODUCER_BATCH_BYTES = 1_000_000
@@ -42,11 +43,6 @@ class StreamWorker:
     metrics: WorkerMetrics
     readiness: WorkerReadiness
     progress: AgentProgress
-
-
-def create_app(settings: Settings) -> faust.App:
-    """The stream worker's Faust app (metrics on the default Prometheus registry)."""
-    return build_worker(settings).app
 
 
 def build_worker(
@@ -98,13 +94,4 @@ def build_worker(
     progress = AgentProgress(app, inputs, metrics)
     agents = register_agents(app, topics, updater, progress)
     readiness = WorkerReadiness(app, inputs)
-    return StreamWorker(
-        app=app,
-        topics=topics,
-        tables=tables,
-        agents=agents,
-        updater=updater,
-        metrics=metrics,
-        readiness=readiness,
-        progress=progress,
-    )
+    return StreamWorker(app, topics, tables, agents, updater, metrics, readiness, progress)

@@ -25,6 +25,7 @@ import faust
 import mode
 from aiokafka.errors import KafkaError
 
+from topcoins.domain import DomainError
 from topcoins.kafka_admin import TopicMismatchError, ensure_topics, wait_for_broker
 from topcoins.kafka_security import KafkaAccessError, kafka_client_options
 from topcoins.logs import configure_logging
@@ -79,8 +80,8 @@ def run_worker(settings: Settings) -> int:
     try:
         loop.run_until_complete(prepare_broker(settings))
         parts = build_worker(settings)
-        parts.updater.fault = armed_fault(os.environ)
-        parts.updater.expect_rows(
+        parts.updater.writer.fault = armed_fault(os.environ)
+        parts.updater.writer.expect_rows(
             loop.run_until_complete(
                 live_row_keys(
                     settings.kafka_bootstrap_servers,
@@ -94,7 +95,15 @@ def run_worker(settings: Settings) -> int:
         loop.close()
         asyncio.set_event_loop(None)
         return EXIT_ACCESS_ERROR
-    except (TimeoutError, TopicMismatchError, KafkaError, OSError, StreamsError, ValueError) as exc:
+    except (
+        TimeoutError,
+        TopicMismatchError,
+        KafkaError,
+        OSError,
+        StreamsError,
+        DomainError,  # a bad alias table
+        ValueError,
+    ) as exc:
         logger.error("stream worker cannot start: %s", exc)
         loop.close()
         asyncio.set_event_loop(None)

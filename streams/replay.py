@@ -10,7 +10,9 @@ fresh state (``HistoryReader.replay``). Neither touches the running worker: the 
 no consumer group and writes nothing.
 
 The rows (rank, symbol, name, cmc_id, price_usd, match_rule) go to stdout, a one-line
-summary to stderr. Times are ISO 8601 (``2026-11-27T12:00:00Z``; no offset means UTC).
+summary to stderr. Times are ISO 8601 with an offset (``2026-11-27T12:00:00Z``,
+``2026-11-27T13:00:00+01:00``), by the rule of ``GET /?at=``
+(``topcoins.formats.parse_moment``): a time without an offset is refused.
 Exit status: 0; 1 with a one-line reason when the history is not available or the broker
 fails; 2 for bad arguments.
 """
@@ -22,27 +24,24 @@ import csv
 import io
 import json
 import logging
-import math
 import sys
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from decimal import Decimal
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, TextIO
 
 from topcoins.csv_cells import spreadsheet_safe
+from topcoins.domain import AliasTable, DomainError, JoinResult
+from topcoins.formats import format_number, iso_utc, parse_moment
+from topcoins.history import HistoryError, HistoryReader
 from topcoins.kafka_access import check_access
 from topcoins.kafka_security import KafkaAccessError, kafka_client_options
 from topcoins.logs import configure_logging
 from topcoins.schemas.records import TopCoin
 from topcoins.settings import Settings
-from topcoins.streams.aliases import AliasTable
-from topcoins.streams.errors import StreamsError
-from topcoins.streams.history import HistoryReader
-from topcoins.streams.join import JoinResult
 
-__all__ = ["COLUMNS", "OutputFormat", "parse_moment", "render", "run_replay"]
+__all__ = ["COLUMNS", "OutputFormat", "render", "run_replay"]
 
 COLUMNS = ("rank", "symbol", "name", "cmc_id", "price_usd", "match_rule")
 _PROG = "topcoins replay"
@@ -54,17 +53,6 @@ class OutputFormat(StrEnum):
     JSON = "json"
     CSV = "csv"
     TABLE = "table"
-
-
-def parse_moment(text: str) -> datetime:
-    """An ISO 8601 time as an aware UTC datetime; without an offset it is taken as UTC."""
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError as exc:
-        raise ValueError(f"{text!r} is not an ISO 8601 time (e.g. 2026-11-27T12:00:00Z)") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def run_replay(
@@ -100,7 +88,7 @@ def run_replay(
     except KafkaAccessError as exc:  # refused credentials or certificates
         print(f"{_PROG}: {exc}", file=err)
         return 2
-    except StreamsError as exc:
+    except (HistoryError, DomainError) as exc:  # no such history, a broker failure, bad aliases
         print(f"{_PROG}: {exc}", file=err)
         return 1
     rows = result.rows[:limit] if limit is not None else result.rows
@@ -117,11 +105,11 @@ def _window(
         raise ValueError(
             "--at gives the list at one moment: do not combine it with --since/--until"
         )
-    start = parse_moment(since) if since is not None else None
-    end = parse_moment(until) if until is not None else None
+    start = parse_moment(since, "--since") if since is not None else None
+    end = parse_moment(until, "--until") if until is not None else None
     if start is not None and end is not None and start > end:
         raise ValueError(f"--since ({since}) is later than --until ({until})")
-    return start, end, parse_moment(at) if at is not None else None
+    return start, end, parse_moment(at, "--at") if at is not None else None
 
 
 async def _answer(
@@ -144,7 +132,7 @@ async def _answer(
     ) as reader:
         if at is not None:
             result = await reader.top_list_at(at)
-            return result, f"as of {_iso(at)} from {_sources(result)}"
+            return result, f"as of {iso_utc(at)} from {_sources(result)}"
         replayed = await reader.replay(since, until)
     result = replayed.top_list
     return result, (
@@ -156,11 +144,11 @@ async def _answer(
 def _sources(result: JoinResult) -> str:
     meta = result.meta
     prices = (
-        f"prices {meta.pricing_snapshot_id} ({_iso(meta.prices_fetched_at)})"
+        f"prices {meta.pricing_snapshot_id} ({iso_utc(meta.prices_fetched_at)})"
         if meta.pricing_snapshot_id is not None
         else "no prices"
     )
-    return f"ranking {meta.ranking_snapshot_id} ({_iso(meta.ranking_fetched_at)}) and {prices}"
+    return f"ranking {meta.ranking_snapshot_id} ({iso_utc(meta.ranking_fetched_at)}) and {prices}"
 
 
 # --- output ------------------------------------------------------------------------------
@@ -200,7 +188,7 @@ def _cells(row: TopCoin) -> list[str]:
         row.symbol,
         row.name,
         "" if row.cmc_id is None else str(row.cmc_id),
-        "" if row.price_usd is None else _number(row.price_usd),
+        "" if row.price_usd is None else format_number(row.price_usd),
         row.match_rule,
     ]
 
@@ -221,25 +209,11 @@ def _json_document(rows: Sequence[TopCoin], result: JoinResult) -> dict[str, Any
         ],
         "meta": {
             "ranking_snapshot_id": meta.ranking_snapshot_id,
-            "ranking_fetched_at": _iso(meta.ranking_fetched_at),
+            "ranking_fetched_at": iso_utc(meta.ranking_fetched_at),
             "pricing_snapshot_id": meta.pricing_snapshot_id,
-            "prices_fetched_at": _iso(meta.prices_fetched_at),
+            "prices_fetched_at": iso_utc(meta.prices_fetched_at),
             "count": len(rows),
             "total_ranked": len(result.rows),
             "unmatched": meta.unmatched,
         },
     }
-
-
-def _number(value: float) -> str:
-    """Shortest round-trip decimal text, positional (``0.00001234``, not ``1.234e-05``)."""
-    if not math.isfinite(value):
-        return ""
-    text = repr(float(value))
-    return format(Decimal(text), "f") if "e" in text else text
-
-
-def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -48,19 +48,18 @@ class WorkerTables:
 
 def declare_tables(app: faust.App) -> WorkerTables:
     """Declare both tables on ``app``."""
+
+    def table(name: str, description: str) -> TableT:
+        """A one-partition table of ``str`` keys and ``bytes`` values."""
+        return app.Table(name, partitions=1, key_type=str, value_type=bytes, help=description)
+
     return WorkerTables(
-        latest=app.Table(
+        latest=table(
             LATEST_TABLE,
-            partitions=1,
-            key_type=str,
-            value_type=bytes,
-            help="Snapshot in force per kind ('ranking', 'prices'), as single-object bytes.",
+            "Snapshot in force per kind ('ranking', 'prices'), as single-object bytes.",
         ),
-        top_coins=app.Table(
+        top_coins=table(
             TOP_COINS_TABLE,
-            partitions=1,
-            key_type=str,
-            value_type=bytes,
-            help="Encoded TopCoin rows of the current generation, by CryptoCompare symbol.",
+            "Encoded TopCoin rows of the current generation, by CryptoCompare symbol.",
         ),
     )

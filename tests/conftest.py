@@ -3,7 +3,8 @@
 Tests that need Kafka take the ``broker`` fixture: one broker per kind for the whole run,
 each such test running once per kind in ``TOPCOINS_TEST_BROKERS`` (comma-separated;
 default ``tansu,apache-kafka``). ``KAFKA_BOOTSTRAP_SERVERS`` points them at a broker that
-is already running instead (it is then the only kind, named ``external``).
+is already running instead (it is then the only kind, named ``external``). Taking the fixture
+marks a test ``e2e``, so ``-m "not e2e"`` leaves it out.
 """
 
 from __future__ import annotations
@@ -32,13 +33,17 @@ def fixture_json() -> Any:
     return load_fixture
 
 
-def missing_tool(what: str, hint: str) -> None:
-    """Skip the calling test because ``what`` is not installed; under ``CI=true`` fail
-    instead, since ``scripts/tools`` installs every tool there."""
-    message = f"{what} is not installed: {hint}"
+def cannot_run(reason: str) -> None:
+    """Skip the calling test for ``reason``; under ``CI=true`` fail instead, since
+    ``scripts/tools`` installs every tool there."""
     if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def missing_tool(what: str, hint: str) -> None:
+    """Skip (or under ``CI=true`` fail) the calling test because ``what`` is not installed."""
+    cannot_run(f"{what} is not installed: {hint}")
 
 
 ALL_KINDS = "tansu,apache-kafka"
@@ -48,6 +53,14 @@ KINDS = (
     if EXTERNAL
     else [kind.strip() for kind in os.environ.get("TOPCOINS_TEST_BROKERS", ALL_KINDS).split(",")]
 )
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test on a real broker is ``e2e``."""
+    for item in items:
+        if "broker" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.e2e)
 
 
 class Broker:
@@ -70,7 +83,7 @@ def broker(request: pytest.FixtureRequest) -> Iterator[Broker]:
     try:
         local.start()
     except BrokerError as exc:
-        pytest.fail(f"could not start the {kind} broker: {exc}")
+        cannot_run(f"could not start the {kind} broker: {exc}")
     try:
         yield Broker(kind, local.bootstrap_servers, local)
     finally:

@@ -20,11 +20,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.web.factories import BUILD, SAMPLE_ROWS, FakeHistory, join_of, view_of
+from tests.web.replicas import StaticReplica
 from topcoins.producers.metrics import CALL_SECONDS, STAGE_SECONDS, ProducerMetrics
 from topcoins.settings import Settings
 from topcoins.streams.metrics import WorkerMetrics
 from topcoins.web.app import create_app
-from topcoins.web.replica import StaticReplica
 
 __all__ = ["expositions", "metric_names"]
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from tests import generations
 from topcoins.brokers import free_port
-from topcoins.web.encoding import format_number
+from topcoins.formats import format_number
 
 PATH = Path(__file__).resolve().parent.parent / "scripts" / "example_consumer.py"
 spec = importlib.util.spec_from_file_location("example_consumer", PATH)

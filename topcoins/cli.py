@@ -3,51 +3,64 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from collections.abc import Callable, Sequence
 
 from topcoins import __version__
 from topcoins.provider_cli import add_provider_commands
-from topcoins.settings import Settings, SettingsError
+from topcoins.settings import Component, Settings, SettingsError
 from topcoins.usage import parser_help
 
 __all__ = ["main"]
 
+# Development-only commands and the module each runs: the Docker image leaves these modules
+# out (scripts/runtime_wheel.py), so its ``topcoins`` offers only the other commands.
+DEV_COMMANDS = {
+    "emulator": "topcoins.emulator",
+    "dev": "topcoins.dev",
+    "broker": "topcoins.brokers",
+}
 
-def _settings() -> Settings:
-    return Settings.from_env(os.environ)
+
+def _installed(command: str) -> bool:
+    return importlib.util.find_spec(DEV_COMMANDS[command]) is not None
+
+
+def _settings(component: Component) -> Settings:
+    return Settings.from_env(os.environ, component)
 
 
 def _pricing(args: argparse.Namespace) -> int:
     from topcoins.producers.main import run_pricing
 
-    return run_pricing(_settings())
+    return run_pricing(_settings("pricing"))
 
 
 def _ranking(args: argparse.Namespace) -> int:
     from topcoins.producers.main import run_ranking
 
-    return run_ranking(_settings())
+    return run_ranking(_settings("ranking"))
 
 
 def _worker(args: argparse.Namespace) -> int:
     from topcoins.streams.main import run_worker
 
-    return run_worker(_settings())
+    return run_worker(_settings("worker"))
 
 
 def _web(args: argparse.Namespace) -> int:
     from topcoins.web.main import run_web
 
-    return run_web(_settings())
+    return run_web(_settings("web"))
 
 
 def _replay(args: argparse.Namespace) -> int:
     from topcoins.streams.replay import run_replay
 
     return run_replay(
-        _settings(),
+        _settings("replay"),
         since=args.since,
         until=args.until,
         at=args.at,
@@ -120,18 +133,20 @@ def _parser() -> argparse.ArgumentParser:
         ("ranking", _ranking),
         ("worker", _worker),
         ("web", _web),
-        ("emulator", _emulator),
     ]
+    if _installed("emulator"):
+        commands.append(("emulator", _emulator))
     for name, handler in commands:
         sub.add_parser(name, **parser_help(name)).set_defaults(handler=handler)
-    dev = sub.add_parser("dev", **parser_help("dev"))
-    dev.add_argument(
-        "--broker",
-        choices=("tansu", "apache-kafka"),
-        default="tansu",
-        help="embedded broker to start when KAFKA_BOOTSTRAP_SERVERS is unset (default: tansu)",
-    )
-    dev.set_defaults(handler=_dev)
+    if _installed("dev"):
+        dev = sub.add_parser("dev", **parser_help("dev"))
+        dev.add_argument(
+            "--broker",
+            choices=("tansu", "apache-kafka"),
+            default="tansu",
+            help="embedded broker to start when KAFKA_BOOTSTRAP_SERVERS is unset (default: tansu)",
+        )
+        dev.set_defaults(handler=_dev)
     replay = sub.add_parser("replay", **parser_help("replay"))
     replay.add_argument("--since", metavar="ISO", help="replay from this time (default: oldest)")
     moment = replay.add_mutually_exclusive_group()
@@ -145,6 +160,13 @@ def _parser() -> argparse.ArgumentParser:
         help="rows as aligned columns (table, the default), JSON or CSV",
     )
     replay.set_defaults(handler=_replay)
+    if _installed("broker"):
+        _add_broker(sub)
+    add_provider_commands(sub)
+    return parser
+
+
+def _add_broker(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     broker = sub.add_parser("broker", help="run a local broker on loopback until Ctrl-C")
     broker.add_argument("kind", choices=("tansu", "apache-kafka"))
     broker.add_argument(
@@ -157,8 +179,6 @@ def _parser() -> argparse.ArgumentParser:
         "certificate) listener with a test CA, and print the settings a client needs",
     )
     broker.set_defaults(handler=_broker)
-    add_provider_commands(sub)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:

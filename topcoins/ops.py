@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
@@ -20,25 +21,19 @@ __all__ = ["OpsServer"]
 logger = logging.getLogger(__name__)
 
 
+@dataclass(eq=False)
 class OpsServer(AsyncLifecycle):
-    """``async with OpsServer(port, is_ready):`` serves health and metrics until the block ends."""
+    """``async with OpsServer(host, port, is_ready):`` serves health and metrics until the
+    block ends."""
 
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        is_ready: Callable[[], bool],
-        registry: CollectorRegistry = REGISTRY,
-        details: Callable[[], Mapping[str, object]] | None = None,
-    ) -> None:
-        self.host = host
-        self.port = port
-        self.is_ready = is_ready
-        self.registry = registry
-        self.details = details
-        self._runner: web.AppRunner | None = None
+    host: str
+    port: int
+    is_ready: Callable[[], bool]
+    registry: CollectorRegistry = REGISTRY
+    details: Callable[[], Mapping[str, object]] | None = None
+    _runner: web.AppRunner | None = field(default=None, init=False, repr=False)
 
-    async def start(self) -> None:
+    async def _start(self) -> None:
         """Bind the port and start serving."""
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
@@ -50,8 +45,8 @@ class OpsServer(AsyncLifecycle):
         self._runner = runner
         logger.info("ops server listening", extra={"host": self.host, "port": self.port})
 
-    async def stop(self) -> None:
-        """Stop serving; safe to call twice."""
+    async def _stop(self) -> None:
+        """Stop serving."""
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()

@@ -26,11 +26,10 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TextIO
 
 from topcoins import redaction
+from topcoins.formats import format_number, iso_utc
 from topcoins.settings import ENV_DOCS, Settings
 
 if TYPE_CHECKING:  # the producers (and httpx) are imported when a command runs
@@ -97,13 +96,34 @@ def _symbols(raw: str) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
-def _common(parser: argparse.ArgumentParser, key_env: str) -> None:
+def _call_parser(
+    calls: argparse._SubParsersAction,  # type: ignore[type-arg]
+    name: str,
+    help: str,
+    key_env: str,
+    *,
+    limit: bool = False,
+) -> argparse.ArgumentParser:
+    """The parser of one provider call: ``--api-key``, ``--format`` and, with ``limit``,
+    ``--limit``."""
+    parser = calls.add_parser(name, help=help)
     parser.add_argument(
         "--api-key", metavar="KEY", help=f"the provider API key (default: ${key_env})"
     )
     parser.add_argument(
         "--format", choices=FORMATS, default="table", help="output format (default: table)"
     )
+    if limit:
+        parser.add_argument(
+            "--limit", type=_positive, default=10, metavar="N", help="how many (default: 10)"
+        )
+    return parser
+
+
+def _symbols_filter(
+    parser: argparse.ArgumentParser, help: str = "print only these symbols"
+) -> None:
+    parser.add_argument("--symbols", type=_symbols, metavar="SYM,...", help=help)
 
 
 def add_provider_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -116,28 +136,22 @@ def add_provider_commands(sub: argparse._SubParsersAction) -> None:  # type: ign
         "validation, retries, pacing and credit ledger. Prints the answer on stdout and the "
         "credits used (status.credit_count) on stderr. Exit 2 when the key is refused.",
     )
-    cmc_sub = cmc.add_subparsers(dest="provider_command", required=True, metavar="CALL")
-    listings = cmc_sub.add_parser("listings", help="the latest listings by market cap")
-    _common(listings, cmc_key)
-    listings.add_argument(
-        "--limit", type=_positive, default=10, metavar="N", help="how many (default: 10)"
+    cmc_calls = cmc.add_subparsers(dest="provider_command", required=True, metavar="CALL")
+    listings = _call_parser(
+        cmc_calls, "listings", "the latest listings by market cap", cmc_key, limit=True
     )
     listings.add_argument(
         "--ids", type=_ids, metavar="ID,...", help="print only these CoinMarketCap ids (1,1027)"
     )
-    listings.add_argument(
-        "--symbols", type=_symbols, metavar="SYM,...", help="print only these symbols (BTC,ETH)"
+    _symbols_filter(listings, "print only these symbols (BTC,ETH)")
+    quotes = _call_parser(
+        cmc_calls, "quotes", "the latest USD quotes of CoinMarketCap ids", cmc_key
     )
-    quotes = cmc_sub.add_parser("quotes", help="the latest USD quotes of CoinMarketCap ids")
-    _common(quotes, cmc_key)
     quotes.add_argument(
         "--ids", type=_ids, required=True, metavar="ID,...", help="CoinMarketCap ids (1,1027)"
     )
-    quotes.add_argument(
-        "--symbols", type=_symbols, metavar="SYM,...", help="print only these symbols"
-    )
-    key_info = cmc_sub.add_parser("key-info", help="the key's plan and usage (costs no credit)")
-    _common(key_info, cmc_key)
+    _symbols_filter(quotes)
+    _call_parser(cmc_calls, "key-info", "the key's plan and usage (costs no credit)", cmc_key)
     cmc.set_defaults(handler=_command, provider="coinmarketcap")
 
     cc = sub.add_parser(
@@ -146,17 +160,12 @@ def add_provider_commands(sub: argparse._SubParsersAction) -> None:  # type: ign
         description="One CryptoCompare call through the ranking producer's client: its "
         "validation, retries and rate limits. Exit 2 when the key is refused.",
     )
-    cc_sub = cc.add_subparsers(dest="provider_command", required=True, metavar="CALL")
-    toplist = cc_sub.add_parser("toplist", help="the assets ranked by 24h total volume in USD")
-    _common(toplist, cc_key)
-    toplist.add_argument(
-        "--limit", type=_positive, default=10, metavar="N", help="how many (default: 10)"
+    cc_calls = cc.add_subparsers(dest="provider_command", required=True, metavar="CALL")
+    toplist = _call_parser(
+        cc_calls, "toplist", "the assets ranked by 24h total volume in USD", cc_key, limit=True
     )
-    toplist.add_argument(
-        "--symbols", type=_symbols, metavar="SYM,...", help="print only these symbols"
-    )
-    rate_limit = cc_sub.add_parser("rate-limit", help="calls made and left per window")
-    _common(rate_limit, cc_key)
+    _symbols_filter(toplist)
+    _call_parser(cc_calls, "rate-limit", "calls made and left per window", cc_key)
     cc.set_defaults(handler=_command, provider="cryptocompare")
 
 
@@ -366,7 +375,7 @@ def _quotes_answer(
             q.name,
             q.price_usd,
             q.volume_24h_usd,
-            _iso(q.last_updated),
+            iso_utc(q.last_updated),
         )
         for q in quotes
         if (ids is None or q.cmc_id in ids) and (wanted is None or q.symbol.casefold() in wanted)
@@ -376,7 +385,7 @@ def _quotes_answer(
 
 
 def _key_info_answer(info: Any) -> Answer:
-    reset = _iso(info.credit_limit_monthly_reset_at)
+    reset = iso_utc(info.credit_limit_monthly_reset_at)
     rows: list[tuple[Cell, ...]] = [
         (
             "minute",
@@ -411,19 +420,12 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
-def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _text(cell: Cell) -> str:
     """A cell as text: numbers positional (``0.00001025``, never ``1.025e-05``)."""
     if cell is None:
         return ""
     if isinstance(cell, float):
-        text = repr(cell)
-        return format(Decimal(text), "f") if "e" in text else text
+        return format_number(cell)
     return str(cell)
 
 

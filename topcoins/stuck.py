@@ -4,7 +4,7 @@ A consumer is stuck after ``STUCK_FAILURES`` failed attempts in a row (a fetch, 
 reconnect or a handler that raises), or when it has made no progress for
 ``STUCK_AFTER_S`` although messages wait after its position. Each reader skips what it
 cannot use, so a bad message never holds it back; being stuck is the alarm for when
-something still does. The web replica's followers, the pricing producer's ranked-ids
+something still does. The web replica's topic readers, the pricing producer's ranked-ids
 reader and the worker's agents report it in their ``/readyz`` (``stuck_consumers``:
 topic -> reason) and as a ``..._consumer_stuck{topic}`` gauge.
 """

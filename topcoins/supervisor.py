@@ -92,15 +92,7 @@ class Supervisor:
             return None
         if process.poll() is None:
             process.terminate()
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                logger.warning("component ignored SIGTERM; killing", extra={"component": name})
-                process.kill()
-                process.wait()
-        log = self._logs.pop(name, None)
-        if log is not None:
-            log.close()
+        self._reap(name, process, timeout)
         return process.returncode
 
     def stop_together(self, names: Sequence[str], timeout: float = 20.0) -> None:
@@ -112,17 +104,20 @@ class Supervisor:
         deadline = time.monotonic() + timeout
         for name in names:
             process = self.processes.get(name)
-            if process is None:
-                continue
-            try:
-                process.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                logger.warning("component ignored SIGTERM; killing", extra={"component": name})
-                process.kill()
-                process.wait()
-            log = self._logs.pop(name, None)
-            if log is not None:
-                log.close()
+            if process is not None:
+                self._reap(name, process, max(0.0, deadline - time.monotonic()))
+
+    def _reap(self, name: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+        """Wait up to ``timeout`` for ``process`` to exit (SIGKILL it then), close its log."""
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            logger.warning("component ignored SIGTERM; killing", extra={"component": name})
+            process.kill()
+            process.wait()
+        log = self._logs.pop(name, None)
+        if log is not None:
+            log.close()
 
     def stop_all(self, timeout: float = 20.0) -> dict[str, int | None]:
         """Stop every component, newest first (the web before the worker before the broker)."""

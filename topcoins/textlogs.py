@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -97,12 +98,12 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-class QuietLifecycle(logging.Filter):
-    """Demotes libraries' INFO lifecycle narration to DEBUG (dropped unless DEBUG is on)."""
+@dataclass(frozen=True)
+class QuietLifecycle:
+    """A log filter that demotes libraries' INFO lifecycle narration to DEBUG (dropped unless
+    ``level`` is DEBUG)."""
 
-    def __init__(self, level: int) -> None:
-        super().__init__()
-        self.level = level
+    level: int
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno != logging.INFO or not _is_lifecycle(record):
@@ -123,17 +124,17 @@ class RepeatLimiter(logging.Filter):
     """Passes one record per ``window`` seconds of each library message template."""
 
     def __init__(
-        self, window: float = REPEAT_WINDOW_SECONDS, clock: Callable[[], float] = time.monotonic
+        self, window: float = REPEAT_WINDOW_SECONDS, monotonic: Callable[[], float] = time.monotonic
     ) -> None:
         super().__init__()
-        self.window, self.clock = window, clock
+        self.window, self.monotonic = window, monotonic
         self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not record.name.startswith(_CHATTY_LOGGERS):
             return True
         key = (record.name, record.levelno, str(record.msg))
-        now = self.clock()
+        now = self.monotonic()
         passed_at, held = self._seen.get(key, (None, 0))
         if passed_at is not None and now - passed_at < self.window:
             self._seen[key] = (passed_at, held + 1)

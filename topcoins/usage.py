@@ -1,7 +1,7 @@
 """What each ``topcoins`` subcommand does, which variables it reads and which ports it opens.
 
-The variables come from the one settings table (``topcoins.settings.ENV_DOCS``) by name
-or prefix, so a new setting shows in every help it belongs to; the emulator's
+The variables are the settings whose declaration (``topcoins.settings.ENV_DOCS``) names
+the command, so a new setting shows in every help it belongs to; the emulator's
 ``EMULATOR_*`` variables come from ``EMULATOR_ENV``. ``epilog(command)`` is the text
 after ``topcoins <command> --help``'s usage line.
 """
@@ -26,18 +26,13 @@ __all__ = [
     "variables",
 ]
 
-# Every component that talks to Kafka reads these (a name ending in "_" is a prefix).
-_KAFKA = ("KAFKA_", "TOPIC_", "RAW_RETENTION_HOURS", "CONSUMER_FETCH_WAIT_MS", "LOG_")
-_PRODUCER = ("HTTP_TIMEOUT_SECONDS", "PRODUCER_RETRY_ATTEMPTS", "OPS_HOST")
-
 
 @dataclass(frozen=True)
 class Command:
-    """One subcommand: a summary line, what it does, the variables it reads, its ports."""
+    """One subcommand: a summary line, what it does, its ports."""
 
     summary: str
     description: str
-    reads: tuple[str, ...]  # ENV_DOCS variable names, or prefixes ending in "_"
     ports: str = ""
     defaults: Mapping[str, str] = field(default_factory=dict)  # where it differs from ENV_DOCS
 
@@ -49,7 +44,6 @@ COMMANDS: dict[str, Command] = {
         "assets' quotes in between), publishes each answer as one PriceSnapshot to "
         "<TOPIC_PREFIX>.prices.v1 and its health to <TOPIC_PREFIX>.status.v1. The credit "
         "plan may stretch PRICING_POLL_SECONDS: the effective interval is logged at start.",
-        (*_KAFKA, *_PRODUCER, "CMC_", "PRICING_", "RANKING_DEPTH"),
         "PRICING_OPS_PORT on OPS_HOST: /healthz, /readyz, /metrics",
     ),
     "ranking": Command(
@@ -57,7 +51,6 @@ COMMANDS: dict[str, Command] = {
         "Polls CryptoCompare's top list by 24 h total volume, publishes each answer as one "
         "RankingSnapshot to <TOPIC_PREFIX>.ranks.v1 and its health to "
         "<TOPIC_PREFIX>.status.v1. The rate limits may stretch RANKING_POLL_SECONDS.",
-        (*_KAFKA, *_PRODUCER, "CRYPTOCOMPARE_", "RANKING_"),
         "RANKING_OPS_PORT on OPS_HOST: /healthz, /readyz, /metrics",
     ),
     "worker": Command(
@@ -65,7 +58,6 @@ COMMANDS: dict[str, Command] = {
         "Joins the latest ranking and price snapshots (Faust tables, local state in "
         "WORKER_DATA_DIR, rebuilt from Kafka when lost) and writes each generation of the "
         "list to the compacted <TOPIC_PREFIX>.top.v1.",
-        (*_KAFKA, "WORKER_", "OPS_HOST"),
         "WORKER_OPS_PORT on OPS_HOST: /healthz, /readyz, /metrics",
     ),
     "web": Command(
@@ -74,16 +66,6 @@ COMMANDS: dict[str, Command] = {
         "&format=json|csv&at=<time>, /status, /diagnostics, /healthz, /readyz, /metrics. "
         "A source is stale after STALE_AFTER_SECONDS, or 3 x its reported poll interval + "
         "HTTP_TIMEOUT_SECONDS.",
-        (
-            *_KAFKA,
-            "WEB_",
-            "AT_",
-            "STALE_AFTER_SECONDS",
-            "PRICING_POLL_SECONDS",
-            "RANKING_POLL_SECONDS",
-            "HTTP_TIMEOUT_SECONDS",
-            "RANKING_DEPTH",
-        ),
         "WEB_PORT on WEB_HOST (and WEB_OPS_PORT when set)",
     ),
     "emulator": Command(
@@ -92,7 +74,6 @@ COMMANDS: dict[str, Command] = {
         "from recorded answers), drifts prices and volumes every EMULATOR_TICK_SECONDS, and "
         "injects faults on request through its control API (below). It reads only the "
         "variables below, not the topcoins settings.",
-        (),
     ),
     "dev": Command(
         "run everything: broker, emulator, producers, worker, web",
@@ -106,20 +87,6 @@ COMMANDS: dict[str, Command] = {
         "directory removed on exit (WORKER_DATA_DIR), refuses a busy WEB_PORT that is set "
         "and moves an unset one to a free port. Every other variable of the components "
         "(see their --help) is passed on to them.",
-        (
-            "KAFKA_BOOTSTRAP_SERVERS",
-            "CMC_BASE_URL",
-            "CMC_API_KEY",
-            "CRYPTOCOMPARE_BASE_URL",
-            "CRYPTOCOMPARE_API_KEY",
-            "PRICING_POLL_SECONDS",
-            "RANKING_POLL_SECONDS",
-            "WEB_HOST",
-            "WEB_PORT",
-            "OPS_HOST",
-            "WORKER_DATA_DIR",
-            "LOG_",
-        ),
         "WEB_PORT (6667, or a free port when busy and unset), the emulator on 6668 (or a "
         "free port), the broker and the ops servers on free ports",
         {
@@ -134,9 +101,9 @@ COMMANDS: dict[str, Command] = {
     "replay": Command(
         "rebuild the top list from the raw snapshot topics (worker untouched) and print it",
         "Rebuilds the joined list from the raw snapshot topics into fresh state and prints "
-        "it (rows on stdout, a summary on stderr). Times are ISO 8601 (UTC when no offset "
-        "is given); the raw topics keep RAW_RETENTION_HOURS (7 days by default).",
-        _KAFKA,
+        "it (rows on stdout, a summary on stderr). Times are ISO 8601 with an offset "
+        "(2026-11-27T12:00:00Z), as for GET /?at=; a time without one is refused. The raw "
+        "topics keep RAW_RETENTION_HOURS (7 days by default).",
     ),
 }
 
@@ -179,10 +146,6 @@ make CoinMarketCap fail (HTTP 503 on every call), then restore it:
 """  # noqa: E501
 
 
-def _matches(name: str, patterns: Iterable[str]) -> bool:
-    return any(name.startswith(p) if p.endswith("_") else name == p for p in patterns)
-
-
 def variables(command: str) -> list[tuple[str, str, str]]:
     """(name, default, meaning) of every variable ``command`` reads, in table order."""
     if command == "emulator":
@@ -194,7 +157,7 @@ def variables(command: str) -> list[tuple[str, str, str]]:
     return [
         (env.name, spec.defaults.get(env.name, env.default), env.doc)
         for env in ENV_DOCS.values()
-        if _matches(env.name, spec.reads)
+        if command in env.read_by
     ]
 
 

@@ -68,9 +68,9 @@ from topcoins.web.errors import (
     WebError,
 )
 from topcoins.web.freshness import Freshness, Source, StalenessPolicy
-from topcoins.web.history import HistorySource
+from topcoins.web.history import HistoryLookup
 from topcoins.web.main import run_web
-from topcoins.web.replica import Replica, ReplicaStats, StaticReplica, TopListReplica
+from topcoins.web.replica import Replica, ReplicaStats, TopListReplica
 from topcoins.web.status import StatusBoard
 from topcoins.web.version import BuildInfo
 from topcoins.web.view import TopListBuilder, TopListEntry, TopListView
@@ -78,9 +78,9 @@ from topcoins.web.view import TopListBuilder, TopListEntry, TopListView
 __all__ = [
     "BuildInfo",
     "Freshness",
+    "HistoryLookup",
     "HistoryNotFound",
     "HistoryReadFailed",
-    "HistorySource",
     "IncompleteGeneration",
     "InvalidMessage",
     "InvalidParameter",
@@ -92,7 +92,6 @@ __all__ = [
     "RequestError",
     "Source",
     "StalenessPolicy",
-    "StaticReplica",
     "StatusBoard",
     "TopListBuilder",
     "TopListEntry",

@@ -26,7 +26,7 @@ from topcoins.web.errors import exception_handlers
 from topcoins.web.fanout import StreamHub
 from topcoins.web.fast_path import TopCoinsApp, TopListFastPath
 from topcoins.web.freshness import FreshnessClock, StalenessPolicy
-from topcoins.web.history import HistoricalLists, HistorySource, history_reader
+from topcoins.web.history import HistoricalLists, HistoryLookup, history_reader
 from topcoins.web.metrics import HistorySkips, WebMetrics
 from topcoins.web.middleware import RequestMetricsMiddleware
 from topcoins.web.offload import ProcessOffload
@@ -53,7 +53,7 @@ def create_app(
     *,
     build: BuildInfo | None = None,
     clock: Callable[[], float] = time.time,
-    history: HistorySource | None = None,
+    history: HistoryLookup | None = None,
 ) -> Starlette:
     """The web app; ``replica`` defaults to a Kafka ``TopListReplica`` of the top topic.
 

@@ -3,10 +3,11 @@
 Numbers (``price_usd``, ``volume_24h_usd``, ``market_cap_usd``, ``percent_change_24h``) are
 written with the shortest digits that read back as the same float (Python's ``repr``), in
 positional notation and always with a decimal point: ``0.00001234`` rather than
-``1.234e-05``, ``67000.0`` rather than ``67000``. JSON and CSV use the same text, so both
-round-trip to the stored double.
-Timestamps are ISO 8601 UTC with milliseconds and a ``Z``: ``2024-05-01T12:00:00.000Z``;
-in HTTP headers they are HTTP dates (``Wed, 01 May 2024 12:00:00 GMT``).
+``1.234e-05``, ``67000.0`` rather than ``67000`` (``topcoins.formats.format_number``). JSON
+and CSV use the same text, so both round-trip to the stored double.
+Timestamps are ISO 8601 UTC with milliseconds and a ``Z``: ``2024-05-01T12:00:00.000Z``
+(``topcoins.formats.iso_utc``); in HTTP headers they are HTTP dates
+(``Wed, 01 May 2024 12:00:00 GMT``).
 
 The diagnostics body uses the same number text.
 
@@ -23,15 +24,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 from email.utils import format_datetime
 from typing import Any
 
 from topcoins.csv_cells import spreadsheet_safe
+from topcoins.formats import format_number, iso_utc
 from topcoins.web.freshness import Freshness
 from topcoins.web.view import TopListEntry, TopListView
 
@@ -43,10 +43,8 @@ __all__ = [
     "diagnostics_body",
     "diagnostics_item",
     "diagnostics_summary",
-    "format_number",
     "historical_meta",
     "http_date",
-    "iso_utc",
     "json_body",
     "json_data",
     "json_item",
@@ -54,25 +52,6 @@ __all__ = [
 ]
 
 CSV_COLUMNS = ("Rank", "Symbol", "Price USD")
-
-
-def format_number(value: float) -> str:
-    """Shortest round-trip decimal text of ``value``, positional, with a decimal point."""
-    if not math.isfinite(value):
-        raise ValueError(f"{value!r} has no JSON or CSV number form")
-    text = repr(float(value))
-    if "e" in text:
-        text = format(Decimal(text), "f")
-    if "." not in text:
-        text += ".0"
-    return text
-
-
-def iso_utc(moment: datetime | None) -> str | None:
-    """``2024-05-01T12:00:00.000Z`` (UTC, milliseconds), or None."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def http_date(moment: datetime) -> str:

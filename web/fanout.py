@@ -23,6 +23,7 @@ import contextlib
 import enum
 import logging
 from collections.abc import Iterator
+from dataclasses import KW_ONLY, dataclass, field
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -112,38 +113,26 @@ class Subscription:
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-class _State(enum.Enum):
-    NEW = "new"
-    STARTED = "started"
-    STOPPED = "stopped"
-
-
+@dataclass(eq=False)
 class StreamHub(AsyncLifecycle, Collector):
     """The open streams of one process and the task that feeds them (see the module
     docstring); ``async with`` runs the task, ``subscribe`` opens a stream."""
 
-    def __init__(
-        self,
-        replica: Replica,
-        renderer: Renderer,
-        max_streams: int,
-        *,
-        capacity: int = QUEUE_EVENTS,
-        heartbeat_seconds: float = HEARTBEAT_SECONDS,
-        tick_seconds: float = _TICK_SECONDS,
-    ) -> None:
-        self.replica = replica
-        self.renderer = renderer
-        self.max_streams = max_streams
-        self.capacity = capacity
-        self.heartbeat_seconds = heartbeat_seconds
-        self.tick_seconds = tick_seconds
-        self.closed_total: dict[CloseReason, int] = dict.fromkeys(CloseReason, 0)
-        self._subscribers: set[Subscription] = set()
-        self._sent_id: str | None = None
-        self._frames: dict[int, tuple[bytes, bytes]] = {}
-        self._state = _State.NEW
-        self._task: asyncio.Task[None] | None = None
+    replica: Replica
+    renderer: Renderer
+    max_streams: int
+    _: KW_ONLY
+    capacity: int = QUEUE_EVENTS
+    heartbeat_seconds: float = HEARTBEAT_SECONDS
+    tick_seconds: float = _TICK_SECONDS
+    closed_total: dict[CloseReason, int] = field(
+        default_factory=lambda: dict.fromkeys(CloseReason, 0), init=False
+    )
+    _subscribers: set[Subscription] = field(default_factory=set, init=False)
+    _sent_id: str | None = field(default=None, init=False)
+    _frames: dict[int, tuple[bytes, bytes]] = field(default_factory=dict, init=False)
+    _closed: bool = field(default=False, init=False)
+    _task: asyncio.Task[None] | None = field(default=None, init=False)
 
     @property
     def open_streams(self) -> int:
@@ -157,7 +146,7 @@ class StreamHub(AsyncLifecycle, Collector):
         if len(self._subscribers) >= self.max_streams:
             raise TooManyStreams(self.max_streams)
         subscription = Subscription(limit, self.capacity)
-        if self._state is _State.STOPPED:
+        if self._closed:
             subscription.close(CloseReason.SHUTDOWN)
             return subscription
         eid = self._current_id()
@@ -207,21 +196,18 @@ class StreamHub(AsyncLifecycle, Collector):
         for subscription in list(self._subscribers):
             subscription.offer(HEARTBEAT)
 
-    async def start(self) -> None:
+    async def _start(self) -> None:
         """Start feeding subscribers in the background."""
-        if self._state is not _State.NEW:
-            raise RuntimeError("a StreamHub starts once; create a new one")
-        self._state = _State.STARTED
         self._task = asyncio.create_task(self._feed(), name="stream-hub")
 
     def close(self) -> None:
         """Close every open stream and refuse new ones (the server is shutting down)."""
-        self._state = _State.STOPPED
+        self._closed = True
         for subscription in list(self._subscribers):
             subscription.close(CloseReason.SHUTDOWN)
 
-    async def stop(self) -> None:
-        """``close()``, then stop the feeding task; safe to call twice."""
+    async def _stop(self) -> None:
+        """``close()``, then stop the feeding task."""
         self.close()
         task, self._task = self._task, None
         if task is not None:

@@ -29,8 +29,8 @@ from starlette.types import Message, Receive, Scope, Send
 from topcoins.web.freshness import Freshness
 from topcoins.web.metrics import RequestCounter
 from topcoins.web.params import negotiate
-from topcoins.web.responses import PreparedResponse, etag_matches
-from topcoins.web.routes import TopListEndpoint
+from topcoins.web.responses import PreparedResponse
+from topcoins.web.routes import TopListEndpoint, is_not_modified, negotiation_headers
 
 __all__ = ["TopCoinsApp", "TopListFastPath"]
 
@@ -74,21 +74,14 @@ class TopListFastPath:
         """Answer ``scope`` (a ``GET``/``HEAD`` of ``/``) and count it; False when it is
         for Starlette (nothing sent, nothing counted)."""
         started = time.perf_counter()
-        accept = if_none_match = None
-        for name, value in scope["headers"]:
-            if name == b"accept":
-                accept = value
-            elif name == b"if-none-match":
-                if_none_match = value
+        accept, if_none_match = negotiation_headers(scope)
         try:
             answer = self._answer(scope["query_string"], accept)
         except Exception:  # a RequestError or a bug: the routed stack answers it
             return False
         if answer is None:
             return False
-        if if_none_match is not None and (
-            if_none_match == answer.etag or etag_matches(if_none_match, answer.etag)
-        ):
+        if is_not_modified(if_none_match, answer.etag):
             await send(answer.not_modified)
             await send(_EMPTY_BODY)
             status = 304

@@ -167,9 +167,9 @@ class FreshnessClock:
     identity.
     """
 
-    def __init__(self, policy: StalenessPolicy, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, policy: StalenessPolicy, unix_now: Callable[[], float] = time.time) -> None:
         self.policy = policy
-        self.clock = clock
+        self.unix_now = unix_now
         self._freshness: Freshness | None = None
         self._view: TopListView | None = None
         self._statuses: Mapping[str, ProducerStatus] | None = None
@@ -178,7 +178,7 @@ class FreshnessClock:
         self, view: TopListView | None, statuses: Mapping[str, ProducerStatus]
     ) -> Freshness:
         """The freshness of ``view`` for the current second (evaluated at its end)."""
-        as_of = int(self.clock()) + 1
+        as_of = int(self.unix_now()) + 1
         freshness = self._freshness
         if (
             freshness is not None

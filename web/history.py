@@ -1,7 +1,7 @@
 """``GET /?at=<time>``: the top list as it was at a moment, read from the raw topics.
 
 The live list comes from the replica of the top topic; a past one is recomputed from the
-raw snapshot topics by a ``topcoins.streams.history.HistoryReader``: the latest ranking
+raw snapshot topics by a ``topcoins.history.HistoryReader``: the latest ranking
 and price snapshot fetched at or before ``at``, joined exactly as the stream worker joins
 them. So it can go back as far as the raw topics retain (``retention.ms`` 7 days; Kafka
 deletes whole segments, so a little more may remain).
@@ -32,28 +32,33 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
+from topcoins.domain import AliasTable, JoinResult
+from topcoins.formats import iso_utc
+from topcoins.history import (
+    HistoryReader,
+    HistoryReadError,
+    HistoryUnavailable,
+    Offload,
+    TimeInFuture,
+)
 from topcoins.kafka_security import kafka_client_options
 from topcoins.settings import Settings
-from topcoins.streams.aliases import AliasTable
-from topcoins.streams.errors import HistoryReadError, HistoryUnavailable, TimeInFuture
-from topcoins.streams.history import HistoryReader, Offload
-from topcoins.streams.join import JoinResult
 from topcoins.tracing import context_from_headers, start_span
 from topcoins.web.admission import AtAdmission
-from topcoins.web.encoding import iso_utc
 from topcoins.web.errors import HistoryNotFound, HistoryReadFailed, InvalidParameter
 from topcoins.web.params import Format
 from topcoins.web.rendered import render_historical
 from topcoins.web.responses import PreparedResponse
 from topcoins.web.view import TopListView
 
-__all__ = ["HistoricalLists", "HistorySource", "history_reader", "view_of_join"]
+__all__ = ["HistoricalLists", "HistoryLookup", "history_reader", "view_of_join"]
 
 logger = logging.getLogger(__name__)
 
 
-class HistorySource(Protocol):
-    """What ``GET /?at=`` needs from a history reader (``HistoryReader`` or a test fake)."""
+class HistoryLookup(Protocol):
+    """Looks up the list in force at a past time: what ``GET /?at=`` needs from a history
+    reader (``HistoryReader`` or a test fake)."""
 
     async def top_list_at(self, at: datetime) -> JoinResult:
         """The joined list in force at ``at``; raises ``TimeInFuture``,
@@ -67,7 +72,7 @@ class HistoricalLists:
     ``admission`` bounds the requests in progress (default: the settings' defaults)."""
 
     def __init__(
-        self, reader: HistorySource | None = None, admission: AtAdmission | None = None
+        self, reader: HistoryLookup | None = None, admission: AtAdmission | None = None
     ) -> None:
         self.reader = reader
         defaults = Settings()

@@ -21,7 +21,7 @@
 * ``topcoins_web_freshness_seconds{source}`` and ``topcoins_web_generation_lag_seconds``,
   observed per served generation (see ``topcoins.web.delivery``);
 * ``topcoins_web_history_skipped_messages_total{reason}``: raw messages the ``at=`` reader
-  walked past (``undecodable``, ``from_future``; ``streams.history.HistoryStats``);
+  walked past (``undecodable``, ``from_future``; ``topcoins.history.HistoryStats``);
 * ``topcoins_web_build_info{version,git_commit,build_time}`` and the process collectors.
 """
 

@@ -4,7 +4,7 @@ Decoding a raw price snapshot and joining it (50-100 ms of pure Python) would bl
 event loop, and so every live request. A thread does not help: it holds the GIL, and the
 loop then waits up to the interpreter's switch interval (5 ms) at every wake-up
 (``benchmarks/at_load.py`` measures it). So the web process hands
-``topcoins.streams.history.decode_and_join`` its raw bytes in a one-process pool and gets
+``topcoins.history.decode_and_join`` its raw bytes in a one-process pool and gets
 the joined list back (pickled, well under a millisecond).
 
 The worker process starts (``spawn``: no fork of a process with a running event loop) on
@@ -23,8 +23,8 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from topcoins.lifecycle import AsyncLifecycle
-from topcoins.streams.errors import HistoryReadError
+from topcoins.history import HistoryReadError
+from topcoins.lifecycle import AsyncLifecycle, LifecycleState
 
 __all__ = ["ProcessOffload"]
 
@@ -36,26 +36,23 @@ class ProcessOffload(AsyncLifecycle):
 
     def __init__(self, workers: int = 1) -> None:
         self.workers = workers
-        self._open = False
         self._pool: ProcessPoolExecutor | None = None
 
     def _new_pool(self) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("spawn")
         return ProcessPoolExecutor(self.workers, mp_context=context)
 
-    async def start(self) -> None:
+    async def _start(self) -> None:
         """Accept calls (the worker process starts on the first one)."""
-        self._open = True
 
-    async def stop(self) -> None:
-        """Stop the worker process; safe to call twice."""
-        self._open = False
+    async def _stop(self) -> None:
+        """Stop the worker process."""
         pool, self._pool = self._pool, None
         if pool is not None:
             await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
 
     async def __call__(self, function: Callable[..., Any], *args: Any) -> Any:
-        if not self._open:
+        if self.lifecycle is not LifecycleState.STARTED:
             raise HistoryReadError("the history worker process is not running")
         pool = self._pool
         if pool is None:

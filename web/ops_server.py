@@ -43,7 +43,7 @@ class OpsHTTPServer(AsyncLifecycle):
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
+    async def _start(self) -> None:
         """Bind the port and start serving."""
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -65,8 +65,8 @@ class OpsHTTPServer(AsyncLifecycle):
             self._task.result()  # raises why it stopped
         logger.info("web ops server listening", extra={"host": self.host, "port": self.port})
 
-    async def stop(self) -> None:
-        """Stop serving; safe to call twice."""
+    async def _stop(self) -> None:
+        """Stop serving."""
         server, task = self._server, self._task
         self._server = self._task = None
         if server is None or task is None:

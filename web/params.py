@@ -8,11 +8,12 @@ Rules (each violation is a 400 that says what is wrong and what is allowed):
   ``Accept``: CSV when ``text/csv`` is preferred over ``application/json``, else JSON.
 * ``at``: absent means the live list; otherwise the list as it was at that moment
   (``topcoins.web.history``). An ISO 8601 / RFC 3339 date and time with an explicit UTC
-  offset: ``YYYY-MM-DDTHH:MM[:SS[.fraction]]`` then ``Z`` or ``+HH:MM`` / ``-HH:MM``
-  (``T`` may be a space, letters may be lower case). A time without an offset is refused
-  (400 asking for one) rather than guessed as UTC. A query string decodes an unencoded
-  ``+`` to a space, so ``12:00:00 01:00`` is read as ``12:00:00+01:00``. Fractions beyond
-  the millisecond are dropped (Kafka timestamps are milliseconds); the moment must be
+  offset (``topcoins.formats.parse_moment``, the rule of ``topcoins replay`` too):
+  ``YYYY-MM-DDTHH:MM[:SS[.fraction]]`` then ``Z`` or ``+HH:MM`` / ``-HH:MM`` (``T`` may be
+  a space, letters may be lower case). A time without an offset is refused (400 asking
+  for one) rather than guessed as UTC. A query string decodes an unencoded ``+`` to a
+  space, so ``12:00:00 01:00`` is read as ``12:00:00+01:00``. Fractions beyond the
+  millisecond are dropped (Kafka timestamps are milliseconds); the moment must be
   1970-01-01T00:00:00Z or later (the first Kafka timestamp). Whether it is in the future
   or still retained is for the history reader to say (400 / 404, see ``errors``).
 * each parameter at most once; no other parameters (a typo such as ``limt`` would
@@ -28,12 +29,12 @@ describes the historical data rather than the live freshness.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from urllib.parse import parse_qsl
 
+from topcoins.formats import TIME_EXAMPLE, parse_moment
 from topcoins.web.errors import InvalidParameter
 
 __all__ = [
@@ -55,15 +56,6 @@ _MAX_FIELDS = 8
 PARAMETERS = ("limit", "format", "at")
 # The query parameters of GET /stream (always JSON, always live).
 STREAM_PARAMETERS = ("limit",)
-
-# RFC 3339 date-time; seconds optional, the offset required (a space stands for "+").
-_AT_PATTERN = re.compile(
-    r"(?P<date>\d{4}-\d{2}-\d{2})[Tt ](?P<time>\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)"
-    r"(?P<offset>[Zz]|[+ -]\d{2}:\d{2})?",
-    re.ASCII,
-)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_AT_EXAMPLE = "2026-11-27T12:00:00Z or 2026-11-27T13:00:00.123+01:00"
 
 
 class Format(StrEnum):
@@ -184,43 +176,18 @@ def _at(given: list[str] | None) -> datetime | None:
         return None
     if len(given) > 1:
         raise InvalidParameter(
-            "invalid_at", f"at was given {len(given)} times; give it once (e.g. {_AT_EXAMPLE})"
+            "invalid_at", f"at was given {len(given)} times; give it once (e.g. {TIME_EXAMPLE})"
         )
     return parse_at(given[0])
 
 
 def parse_at(raw: str) -> datetime:
-    """The UTC moment an ``at`` value names (see the module docstring for the rules),
-    truncated to whole milliseconds; raises ``InvalidParameter`` (``invalid_at``)."""
-    match = _AT_PATTERN.fullmatch(raw)
-    if match is None:
-        raise InvalidParameter(
-            "invalid_at",
-            f"at must be an ISO 8601 date and time with a UTC offset, such as {_AT_EXAMPLE}; "
-            f"got {raw!r}",
-        )
-    offset = match["offset"]
-    if offset is None:
-        raise InvalidParameter(
-            "invalid_at",
-            f"at {raw!r} has no UTC offset: add Z for UTC or the offset it was meant in "
-            "(+01:00, written %2B01:00 in a URL)",
-        )
-    if offset[0] == " ":  # an unencoded "+" that the query string decoded to a space
-        offset = "+" + offset[1:]
-    if offset not in "Zz" and (int(offset[1:3]) > 23 or int(offset[4:6]) > 59):
-        raise InvalidParameter("invalid_at", f"at {raw!r} has an offset outside -23:59 to +23:59")
-    text = f"{match['date']}T{match['time']}{'+00:00' if offset in 'Zz' else offset}"
+    """The UTC moment an ``at`` value names (``topcoins.formats.parse_moment``), truncated
+    to whole milliseconds; raises ``InvalidParameter`` (``invalid_at``)."""
     try:
-        moment = datetime.fromisoformat(text).astimezone(UTC)
-    except (ValueError, OverflowError) as exc:
-        raise InvalidParameter("invalid_at", f"at {raw!r} is not a valid time: {exc}") from None
-    moment = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-    if moment < _EPOCH:
-        raise InvalidParameter(
-            "invalid_at", f"at must be 1970-01-01T00:00:00Z or later, got {raw!r}"
-        )
-    return moment
+        return parse_moment(raw, "at", offset_example="+01:00, written %2B01:00 in a URL")
+    except ValueError as exc:
+        raise InvalidParameter("invalid_at", str(exc)) from None
 
 
 _accept_memo: dict[bytes, Format] = {}

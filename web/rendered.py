@@ -41,13 +41,13 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
+from topcoins.formats import iso_utc
 from topcoins.web.encoding import (
     csv_body,
     csv_row,
     diagnostics_body,
     historical_meta,
     http_date,
-    iso_utc,
     json_data,
     json_item,
     json_meta,

@@ -2,7 +2,7 @@
 status topic (the latest ``ProducerStatus`` per provider).
 
 ``TopListReplica`` reads both topics with consumers without a consumer group, from the
-beginning (``follower.TopicFollower``), so every web process rebuilds the whole
+beginning (``topcoins.topic_reader.TopicReader``), so every web process rebuilds the whole
 (compacted) list on its own. Top-topic messages go through a ``TopListBuilder``, status
 messages through a ``StatusBoard``; a message that cannot be applied is logged with its
 topic, partition and offset, counted and skipped. Requests only ever read
@@ -15,54 +15,53 @@ the rest runs reports ready only with the full current list, not with the first
 generation of a long backlog. It never turns false again: a replica that has the list
 keeps serving it (flagged stale when it gets old) through broker and provider outages.
 ``consumers`` names, per followed topic, why its consumer is stuck (None while healthy;
-see ``follower.TopicFollower.stuck_reason``); ``/readyz`` and ``/status`` show it.
-
-``StaticReplica`` serves fixed views from memory (tests, benchmarks).
+see ``TopicReader.stuck_reason``); ``/readyz`` and ``/status`` show it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from types import MappingProxyType, TracebackType
-from typing import Protocol, Self
-
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from typing import Any, Protocol
 
 from topcoins.kafka_security import kafka_client_options
-from topcoins.lifecycle import AsyncLifecycle
+from topcoins.lifecycle import AsyncLifecycle, LifecycleState
 from topcoins.schemas.records import ProducerStatus
-from topcoins.schemas.topics import META_KEY, Topics
+from topcoins.schemas.topics import META_KEY, Topics, TopicSpec
 from topcoins.settings import Settings
+from topcoins.topic_reader import (
+    Batches,
+    BatchHandler,
+    Message,
+    TopicReader,
+    group_less_consumer,
+    skip_unusable,
+    where,
+)
 from topcoins.tracing import context_from_headers, start_span
 from topcoins.tracing import enabled as tracing_enabled
 from topcoins.web.delivery import observe_served
 from topcoins.web.errors import IncompleteGeneration, ReplicaError
-from topcoins.web.follower import ConsumerFactory, Message, TopicFollower
 from topcoins.web.stages import STAGE_SECONDS
 from topcoins.web.status import StatusBoard
 from topcoins.web.view import TopListBuilder, TopListView
 
-__all__ = [
-    "Replica",
-    "ReplicaStats",
-    "StaticReplica",
-    "TopListReplica",
-    "ViewHolder",
-]
+__all__ = ["ConsumerFactory", "Replica", "ReplicaStats", "TopListReplica", "ViewHolder"]
 
 logger = logging.getLogger(__name__)
 
 _RETRY_FIRST_S = 0.5
 _RETRY_MAX_S = 30.0
-# Empty fetches in a row that count as "read to the end" (see follower.TopicFollower).
+# Empty fetches in a row that count as "read to the end" (see TopicReader).
 _IDLE_POLLS = 3
 _APPLY_SECONDS = STAGE_SECONDS.labels("apply")
 _META_KEY = META_KEY.encode()
+# ``factory(topic)``: a new, unstarted consumer for reading ``topic``.
+ConsumerFactory = Callable[[str], Any]
 
 
 @dataclass
@@ -79,8 +78,8 @@ class ReplicaStats:
     skipped_status_messages: int = 0
 
 
-class Replica(Protocol):
-    """What the web app needs from a replica."""
+class Replica(AbstractAsyncContextManager["Replica"], Protocol):
+    """What the web app needs from a replica; ``async with`` it to keep it current."""
 
     stats: ReplicaStats
 
@@ -113,15 +112,6 @@ class Replica(Protocol):
         """Return the first view newer than ``after`` (or the current one if ``after`` is None)."""
         ...
 
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
 
 class ViewHolder:
     """The current view plus a way to wait for the next one (for streaming endpoints)."""
@@ -145,85 +135,10 @@ class ViewHolder:
         return self.view
 
 
-class _State(enum.Enum):
-    NEW = "new"
-    STARTED = "started"
-    STOPPED = "stopped"
-
-
-class StaticReplica:
-    """A replica that serves the views it is given; ``publish`` swaps in a new one.
-
-    It is caught up as soon as it has a view; ``publish_status`` sets a provider's status;
-    ``stuck`` (topic -> reason) plays consumers that are stuck.
-    """
-
-    def __init__(
-        self,
-        view: TopListView | None = None,
-        *,
-        running: bool = True,
-        statuses: Sequence[ProducerStatus] = (),
-        stuck: Mapping[str, str] | None = None,
-    ) -> None:
-        self.stats = ReplicaStats()
-        self.stuck = dict(stuck or {})
-        self._holder = ViewHolder(self.stats)
-        self._running = running
-        self._statuses: Mapping[str, ProducerStatus] = MappingProxyType(
-            {status.provider: status for status in statuses}
-        )
-        if view is not None:
-            self.publish(view)
-
-    @property
-    def view(self) -> TopListView | None:
-        return self._holder.view
-
-    @property
-    def running(self) -> bool:
-        return self._running
-
-    @property
-    def caught_up(self) -> bool:
-        return self._holder.view is not None
-
-    @property
-    def statuses(self) -> Mapping[str, ProducerStatus]:
-        return self._statuses
-
-    @property
-    def consumers(self) -> Mapping[str, str | None]:
-        return dict(self.stuck)
-
-    def publish(self, view: TopListView) -> None:
-        """Serve ``view`` from now on."""
-        self.stats.generations += 1
-        self._holder.publish(view)
-
-    def publish_status(self, status: ProducerStatus) -> None:
-        """Make ``status`` its provider's latest status."""
-        self._statuses = MappingProxyType({**self._statuses, status.provider: status})
-
-    async def wait_for_view(self, after: TopListView | None = None) -> TopListView:
-        return await self._holder.wait_for_view(after)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
-
-
 class TopListReplica(AsyncLifecycle):
     """``async with TopListReplica(settings, topics) as r:`` keeps ``r.view`` current.
 
-    Two ``TopicFollower`` tasks run side by side: one reads the top topic into views, the
+    Two ``TopicReader`` tasks run side by side: one reads the top topic into views, the
     other the status topic into ``statuses``. Either may wait for its topic to be created
     (the stream worker creates the top topic, the producers the status topic) without
     holding up the other.
@@ -244,33 +159,30 @@ class TopListReplica(AsyncLifecycle):
         self.status_topic = topics.status.name
         self.stats = ReplicaStats()
         factory = consumer_factory or self._new_consumer
-        retry = {"retry_first_s": retry_first_s, "retry_max_s": retry_max_s}
-        # The contract's partition counts (one); ensure_topics() checks the real topics.
-        self._top = TopicFollower(
-            self.topic,
-            topics.top.partitions,
-            self.apply_batches,
-            factory,
-            created_by="stream worker",
-            idle_polls=idle_polls,
-            on_lag=self._set_lag,
-            **retry,
+
+        def reader(topic: TopicSpec, handle: BatchHandler, **options: Any) -> TopicReader:
+            # The contract's partition counts (one); ensure_topics() checks the real topics.
+            return TopicReader(
+                topic.name,
+                topic.partitions,
+                handle,
+                lambda: factory(topic.name),
+                retry_first_s=retry_first_s,
+                retry_max_s=retry_max_s,
+                idle_polls=idle_polls,
+                **options,
+            )
+
+        self._top = reader(
+            topics.top, self.apply_batches, created_by="stream worker", on_lag=self._set_lag
         )
-        self._status = TopicFollower(
-            self.status_topic,
-            topics.status.partitions,
-            self.apply_status_batches,
-            factory,
-            created_by="pricing and ranking producers",
-            idle_polls=idle_polls,
-            **retry,
+        self._status = reader(
+            topics.status, self.apply_status_batches, created_by="pricing and ranking producers"
         )
         self.partitions = self._top.partitions
         self._builder = TopListBuilder()
         self._board = StatusBoard()
         self._holder = ViewHolder(self.stats)
-        self._state = _State.NEW
-        self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def view(self) -> TopListView | None:
@@ -290,22 +202,15 @@ class TopListReplica(AsyncLifecycle):
 
     @property
     def consumers(self) -> Mapping[str, str | None]:
-        return {follower.topic: follower.stuck_reason for follower in (self._top, self._status)}
+        return {reader.topic: reader.stuck_reason for reader in (self._top, self._status)}
 
     async def wait_for_view(self, after: TopListView | None = None) -> TopListView:
         return await self._holder.wait_for_view(after)
 
-    async def start(self) -> None:
+    async def _start(self) -> None:
         """Start consuming in the background; returns at once, even if the broker is down."""
-        if self._state is _State.STOPPED:
-            raise RuntimeError("this TopListReplica was stopped; create a new one to start again")
-        if self._state is _State.STARTED:
-            return
-        self._state = _State.STARTED
-        self._tasks = [
-            asyncio.create_task(follower.run(), name=f"replica:{follower.topic}")
-            for follower in (self._top, self._status)
-        ]
+        for reader in (self._top, self._status):
+            await reader.start()
         logger.info(
             "replica starting",
             extra={
@@ -315,33 +220,27 @@ class TopListReplica(AsyncLifecycle):
             },
         )
 
-    async def stop(self) -> None:
-        """Stop consuming and close the consumers; safe to call twice."""
-        self._state = _State.STOPPED
-        tasks, self._tasks = self._tasks, []
-        if not tasks:
+    async def _stop(self) -> None:
+        """Stop consuming and close the consumers."""
+        if self._top.lifecycle is LifecycleState.NEW:
             return
-        for task in tasks:
-            task.cancel()
-        await asyncio.wait(tasks)
+        for reader in (self._top, self._status):
+            await reader.stop()
         logger.info("replica stopped", extra={"topic": self.topic})
 
-    def _new_consumer(self, topic: str) -> AIOKafkaConsumer:
+    def _new_consumer(self, topic: str) -> Any:
         role = "web" if topic == self.topic else "web-status"
-        return AIOKafkaConsumer(
-            **kafka_client_options(self.settings),
-            bootstrap_servers=self.settings.kafka_servers,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
+        return group_less_consumer(
+            self.settings.kafka_servers,
+            f"{self.settings.topic_prefix}-{role}",
+            kafka_client_options(self.settings),
             fetch_max_wait_ms=self.settings.consumer_fetch_wait_ms,
-            client_id=f"{self.settings.topic_prefix}-{role}",
         )
 
     def _set_lag(self, lag: int) -> None:
         self.stats.lag = lag
 
-    def apply_batches(self, batches: Mapping[TopicPartition, Sequence[Message]]) -> None:
+    def apply_batches(self, batches: Batches) -> None:
         """Apply fetched top-topic messages in offset order; publish only the last new view."""
         newest: TopListView | None = None
         written_at: int | None = None
@@ -378,45 +277,38 @@ class TopListReplica(AsyncLifecycle):
         return self._apply_message(message)
 
     def _apply_message(self, message: Message) -> TopListView | None:
-        where = _where(message)
         try:
             view = self._builder.apply(message.key, message.value)
         except IncompleteGeneration as exc:
             self.stats.incomplete_generations += 1
             logger.warning(
                 "incomplete generation not published",
-                extra={**where, "reason": str(exc), "missing": list(exc.missing[:20])},
+                extra={**where(message), "reason": str(exc), "missing": list(exc.missing[:20])},
             )
             return None
         except Exception as exc:  # InvalidMessage, or anything else the message provokes
             self.stats.skipped_messages += 1
-            logger.warning("skipped a message", extra={**where, "reason": _reason(exc)})
+            logger.warning("skipped a message", extra={**where(message), "reason": _reason(exc)})
             return None
         self.stats.messages_applied += 1
         if view is not None:
             self.stats.generations += 1
         return view
 
-    def apply_status_batches(self, batches: Mapping[TopicPartition, Sequence[Message]]) -> None:
+    def apply_status_batches(self, batches: Batches) -> None:
         """Apply fetched status-topic messages; each takes effect at once."""
-        for messages in batches.values():
-            for message in messages:
-                try:
-                    self._board.apply(message.key, message.value)
-                except Exception as exc:  # InvalidMessage, or anything else it provokes
-                    self.stats.skipped_status_messages += 1
-                    logger.warning(
-                        "skipped a status message",
-                        extra={**_where(message), "reason": _reason(exc)},
-                    )
-                else:
-                    self.stats.status_messages_applied += 1
+        skip_unusable(batches, self._apply_status, self._skipped_status)
+
+    def _apply_status(self, message: Message) -> None:
+        self._board.apply(message.key, message.value)
+        self.stats.status_messages_applied += 1
+
+    def _skipped_status(self, message: Message, exc: Exception) -> None:
+        # InvalidMessage, or anything else the message provokes
+        self.stats.skipped_status_messages += 1
+        logger.warning("skipped a status message", extra={**where(message), "reason": _reason(exc)})
 
 
 def _reason(exc: Exception) -> str:
     # Our own errors explain themselves; for anything else the type matters too.
     return str(exc) if isinstance(exc, ReplicaError) else repr(exc)
-
-
-def _where(message: Message) -> dict[str, object]:
-    return {"topic": message.topic, "partition": message.partition, "offset": message.offset}

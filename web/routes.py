@@ -15,15 +15,16 @@ endpoints are ordinary Starlette request handlers.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from topcoins.formats import iso_utc
 from topcoins.schemas.records import ProducerStatus
 from topcoins.web.dashboard import DASHBOARD_PATH, dashboard
-from topcoins.web.encoding import iso_utc
 from topcoins.web.errors import RETRY_AFTER_SECONDS, NoDataYet
 from topcoins.web.freshness import Freshness, FreshnessClock, SourceFreshness
 from topcoins.web.history import HistoricalLists
@@ -41,7 +42,15 @@ from topcoins.web.responses import (
 from topcoins.web.version import BuildInfo
 from topcoins.web.view import TopListView
 
-__all__ = ["OpsEndpoints", "Renderer", "TopListEndpoint", "build_ops_routes", "build_routes"]
+__all__ = [
+    "OpsEndpoints",
+    "Renderer",
+    "TopListEndpoint",
+    "build_ops_routes",
+    "build_routes",
+    "is_not_modified",
+    "negotiation_headers",
+]
 
 
 class Renderer:
@@ -97,16 +106,10 @@ class TopListEndpoint:
         query = self.parser.parse(scope["query_string"])
         if query.at is not None:
             return None
-        accept = if_none_match = None
-        for name, value in scope["headers"]:
-            if name == b"accept":
-                accept = value
-            elif name == b"if-none-match":
-                if_none_match = value
+        accept, if_none_match = negotiation_headers(scope)
         fmt = query.format or negotiate(accept)
         prepared = self.renderer.response(fmt, query.limit)
-        not_modified = if_none_match is not None and _matches(if_none_match, prepared.etag)
-        return prepared, not_modified
+        return prepared, is_not_modified(if_none_match, prepared.etag)
 
     async def prepare_historical(self, scope: Scope) -> tuple[PreparedResponse, bool]:
         """The answer for a query with ``at`` and whether it is a 304 (reads Kafka);
@@ -118,26 +121,36 @@ class TopListEndpoint:
         prepared = await self.history.response(
             query.at, fmt, query.limit, traceparent=headers.get(b"traceparent")
         )
-        if_none_match = headers.get(b"if-none-match")
-        not_modified = if_none_match is not None and _matches(if_none_match, prepared.etag)
-        return prepared, not_modified
+        return prepared, is_not_modified(headers.get(b"if-none-match"), prepared.etag)
 
 
-def _matches(if_none_match: bytes, etag: bytes) -> bool:
-    # Fast exact match first; fall back to the full RFC 9110 comparison.
-    return if_none_match == etag or etag_matches(if_none_match, etag)
+def negotiation_headers(scope: Scope) -> tuple[bytes | None, bytes | None]:
+    """The request's ``Accept`` and ``If-None-Match`` values (None when absent)."""
+    accept = if_none_match = None
+    for name, value in scope["headers"]:
+        if name == b"accept":
+            accept = value
+        elif name == b"if-none-match":
+            if_none_match = value
+    return accept, if_none_match
 
 
+def is_not_modified(if_none_match: bytes | None, etag: bytes) -> bool:
+    """Whether ``If-None-Match`` names ``etag``: an exact match first, then the full
+    RFC 9110 comparison."""
+    return if_none_match is not None and (
+        if_none_match == etag or etag_matches(if_none_match, etag)
+    )
+
+
+@dataclass(frozen=True, eq=False)
 class OpsEndpoints:
     """Health, readiness, status, version, metrics and match diagnostics."""
 
-    def __init__(
-        self, replica: Replica, renderer: Renderer, metrics: WebMetrics, build: BuildInfo
-    ) -> None:
-        self.replica = replica
-        self.renderer = renderer
-        self.metrics = metrics
-        self.build = build
+    replica: Replica
+    renderer: Renderer
+    metrics: WebMetrics
+    build: BuildInfo
 
     async def healthz(self, request: Request) -> Response:
         """The process is alive."""
@@ -229,18 +242,22 @@ class OpsEndpoints:
         return Response(body, media_type=JSON_MEDIA_TYPE, headers={"Cache-Control": "no-cache"})
 
 
+# A provider's own report in GET /status, in this order; every field null without one.
+_REPORTED = (
+    "component",
+    "poll_interval_seconds",
+    "last_attempt_at",
+    "last_success_at",
+    "last_snapshot_id",
+    "last_error",
+    "last_error_kind",
+    "last_error_at",
+    "consecutive_failures",
+)
+
+
 def _source_status(item: SourceFreshness, status: ProducerStatus | None) -> dict[str, object]:
-    reported: dict[str, object] = {
-        "component": None,
-        "poll_interval_seconds": None,
-        "last_attempt_at": None,
-        "last_success_at": None,
-        "last_snapshot_id": None,
-        "last_error": None,
-        "last_error_kind": None,
-        "last_error_at": None,
-        "consecutive_failures": None,
-    }
+    reported: dict[str, object] = dict.fromkeys(_REPORTED)
     state = "unknown"
     if status is not None:
         state = "failing" if status.consecutive_failures > 0 else "ok"

@@ -21,6 +21,7 @@ from types import MappingProxyType
 from topcoins.schemas.codec import decode
 from topcoins.schemas.records import ProducerStatus
 from topcoins.schemas.stamps import FUTURE_TOLERANCE, from_future
+from topcoins.topic_reader import UnusableMessage, key_text
 from topcoins.web.errors import InvalidMessage
 
 __all__ = ["FUTURE_TOLERANCE", "StatusBoard"]
@@ -44,7 +45,10 @@ class StatusBoard:
         one already held is ignored, so two producer instances overlapping during a rollout
         cannot move a provider's status backwards.
         """
-        provider = _key_text(key)
+        try:
+            provider = key_text(key, topic="status", keyed_by="provider")
+        except UnusableMessage as exc:
+            raise InvalidMessage(f"status {exc}") from exc
         current = dict(self.statuses)
         if value is None:
             if current.pop(provider, None) is None:
@@ -75,14 +79,3 @@ class StatusBoard:
         current[provider] = record
         self.statuses = MappingProxyType(current)
         return True
-
-
-def _key_text(key: bytes | str | None) -> str:
-    if key is None:
-        raise InvalidMessage("status message without a key; the status topic is keyed by provider")
-    if isinstance(key, str):
-        return key
-    try:
-        return key.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidMessage(f"status key {key!r} is not UTF-8") from exc

@@ -15,6 +15,7 @@ from importlib import metadata
 from pathlib import Path
 
 import topcoins
+from topcoins.formats import iso_utc
 
 __all__ = ["UNKNOWN", "BuildInfo", "load_build_info"]
 
@@ -75,5 +76,5 @@ def build_time(distribution: str) -> str:
             except OSError:
                 return UNKNOWN
             moment = datetime.fromtimestamp(mtime, UTC)
-            return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+            return iso_utc(moment, "seconds")
     return UNKNOWN

@@ -1,15 +1,11 @@
 """The served top list: one immutable ``TopListView`` per generation, and the pure
 ``TopListBuilder`` that turns the top topic's messages into views.
 
-The stream worker writes, per generation, the changed ``TopCoin`` rows (key = symbol),
-tombstones for the symbols that left the list, then one ``TopListMeta`` (key ``_meta``)
-whose ``symbols`` is the full list in rank order. Applying messages in offset order and
-publishing a view at each ``TopListMeta`` therefore only ever shows complete, consistent
-generations. A meta whose rows are not all of its generation (``schemas/generation.py``:
-the snapshot pair every row and meta carries) is refused like an incomplete one: rows left
-by a worker killed in the middle of a generation, or kept over a compaction or a gap,
-never mix into a served list. The builder knows nothing about Kafka, so it is tested with
-plain bytes.
+The builder folds the messages with ``topcoins.top_list.TopListFold`` (the rule every
+reader of the top topic shares) and publishes a view at each ``TopListMeta`` whose rows
+are all there and all of its generation, so only complete, consistent generations are
+ever served: a meta with a missing row is refused, like one that mixes generations. The
+builder knows nothing about Kafka, so it is tested with plain bytes.
 
 Freshness: every entry keeps when its rank and its price were fetched from the provider
 (``price_fetched_at`` is None when the entry has no usable price). The view's
@@ -22,16 +18,15 @@ in practice they are the meta's times).
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from topcoins.schemas.codec import decode
-from topcoins.schemas.generation import foreign_rows, generation_of
+from topcoins import top_list
 from topcoins.schemas.prices import usable_price
 from topcoins.schemas.records import TopCoin, TopListMeta
-from topcoins.schemas.topics import META_KEY
+from topcoins.top_list import TopListFold
+from topcoins.topic_reader import UnusableMessage
 from topcoins.web.errors import IncompleteGeneration, InvalidMessage, MixedGeneration
 
 __all__ = ["TopListBuilder", "TopListEntry", "TopListView"]
@@ -102,7 +97,8 @@ class TopListView:
 
 
 class TopListBuilder:
-    """Applies top-topic messages in offset order; ``apply`` returns a view at each meta.
+    """Applies top-topic messages in offset order (``topcoins.top_list``); ``apply``
+    returns a view at each meta.
 
     ``apply`` raises ``InvalidMessage`` for bytes that do not decode or break the key
     contract, and ``IncompleteGeneration`` for a meta whose rows are missing
@@ -112,62 +108,27 @@ class TopListBuilder:
     """
 
     def __init__(self, first_generation: int = 1) -> None:
-        self._rows: dict[str, TopCoin] = {}
+        self._fold = TopListFold()
         self._next_generation = first_generation
 
     @property
     def row_count(self) -> int:
         """How many symbols currently have a row (including ones not in the latest meta)."""
-        return len(self._rows)
+        return self._fold.row_count
 
     def apply(self, key: bytes | str | None, value: bytes | None) -> TopListView | None:
         """Apply one message; return the new view when it closes a complete generation."""
-        symbol = _key_text(key)
-        if value is None:
-            if symbol == META_KEY:
-                raise InvalidMessage(f"tombstone for {META_KEY!r}: the meta key is never deleted")
-            self._rows.pop(symbol, None)
-            return None
         try:
-            record = decode(value)
-        except Exception as exc:  # any codec failure, e.g. a timestamp out of datetime's range
-            raise InvalidMessage(f"key {symbol!r}: {exc!r}") from exc
-        if isinstance(record, TopCoin):
-            if record.symbol != symbol:
-                raise InvalidMessage(
-                    f"TopCoin for symbol {record.symbol!r} under key {symbol!r}; "
-                    "rows must be keyed by their symbol"
-                )
-            self._rows[symbol] = record
+            closed = self._fold.apply(key, value)
+        except top_list.MixedGeneration as exc:
+            raise MixedGeneration(exc.foreign, exc.total, exc.generation) from exc
+        except UnusableMessage as exc:
+            raise InvalidMessage(str(exc)) from exc
+        if closed is None:
             return None
-        if isinstance(record, TopListMeta):
-            if symbol != META_KEY:
-                raise InvalidMessage(f"TopListMeta under key {symbol!r}; expected {META_KEY!r}")
-            return self._close_generation(record)
-        raise InvalidMessage(f"{type(record).__name__} does not belong on the top topic")
-
-    def _close_generation(self, meta: TopListMeta) -> TopListView:
-        if len(set(meta.symbols)) != len(meta.symbols):
-            twice = sorted(s for s, n in Counter(meta.symbols).items() if n > 1)
-            raise InvalidMessage(f"TopListMeta lists symbols more than once: {', '.join(twice)}")
-        listed = {s: generation_of(self._rows[s]) for s in meta.symbols if s in self._rows}
-        foreign = foreign_rows(meta, listed)
-        if foreign:
-            raise MixedGeneration(foreign, len(meta.symbols), generation_of(meta))
-        view = TopListView.from_generation(self._next_generation, meta, self._rows)
+        view = TopListView.from_generation(self._next_generation, closed.meta, closed.rows)
         self._next_generation += 1
         return view
-
-
-def _key_text(key: bytes | str | None) -> str:
-    if key is None:
-        raise InvalidMessage("message without a key; the top topic is keyed by symbol")
-    if isinstance(key, str):
-        return key
-    try:
-        return key.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidMessage(f"key {key!r} is not UTF-8") from exc
 
 
 def _entry(rank: int, row: TopCoin) -> TopListEntry:

@@ -27,14 +27,13 @@ from tests.e2e.helpers import read_topic
 from tests.streams.raw import publish
 from tests.streams.snapshots import prices_from_fixture, ranking_from_fixture
 from tests.streams.test_worker_broker import WorkerProcesses, wait_ready
+from topcoins.domain import AliasTable, join_top_list
 from topcoins.kafka_admin import ensure_topics
 from topcoins.schemas import codec
 from topcoins.schemas.records import PriceSnapshot, RankingSnapshot, TopCoin, TopListMeta
 from topcoins.schemas.topics import META_KEY, Topics
 from topcoins.settings import Settings
-from topcoins.streams.aliases import AliasTable
 from topcoins.streams.faults import KILLED_STATUS
-from topcoins.streams.join import join_top_list
 from topcoins.web.replica import TopListReplica
 from topcoins.web.view import TopListView
 

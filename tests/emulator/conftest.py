@@ -17,6 +17,16 @@ CC_KEY = "test-cc-key"
 CMC_HEADERS = {"X-CMC_PRO_API_KEY": CMC_KEY}
 
 
+class FakeClock:
+    """Seconds that stand still at ``now`` until a test moves them."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture
 def make_app() -> Callable[..., Starlette]:
     """``make_app(**config_overrides)``: an emulator without drift and with a CMC key."""

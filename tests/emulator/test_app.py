@@ -3,6 +3,8 @@ import logging
 import subprocess
 import sys
 
+import pytest
+
 from topcoins.emulator import main as main_module
 from topcoins.emulator.app import EmulatorConfig, create_app
 
@@ -44,6 +46,7 @@ def test_run_serves_with_uvicorn_and_never_logs_keys(monkeypatch, capsys):
     assert "cmc-secret" not in err and "cc-sec" not in err
 
 
+@pytest.mark.e2e  # runs the emulator in another process
 def test_python_dash_m_reports_bad_settings():
     result = subprocess.run(
         [sys.executable, "-m", "topcoins.emulator"],

@@ -1,17 +1,10 @@
+from tests.emulator.conftest import FakeClock
 from topcoins.emulator.calls import CallLog
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_counts_and_windows():
-    clock = FakeClock()
-    log = CallLog(keep=3, clock=clock)
+    clock = FakeClock(1000.0)
+    log = CallLog(keep=3, unix_now=clock)
     for step in (0, 30, 59.5, 59.9):
         clock.now = 1000 + step
         log.record("cryptocompare", "/data/top/totalvolfull")
@@ -27,8 +20,8 @@ def test_counts_and_windows():
 
 
 def test_credits_by_period_and_forgotten_after_a_month():
-    clock = FakeClock()
-    log = CallLog(clock=clock)
+    clock = FakeClock(1000.0)
+    log = CallLog(unix_now=clock)
     log.charge(5)
     clock.now += 3600
     log.charge(2)

@@ -2,20 +2,12 @@ import time
 
 import pytest
 
-from tests.emulator.conftest import CMC_HEADERS
+from tests.emulator.conftest import CMC_HEADERS, FakeClock
 from topcoins.emulator.faults import Fault, FaultBook, parse_fault_request
 
 CMC = "/v1/cryptocurrency/listings/latest"
 CC = "/data/top/totalvolfull"
 CC_PARAMS = {"tsym": "USD"}
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_count_runs_out():
@@ -26,7 +18,7 @@ def test_count_runs_out():
 
 
 def test_seconds_run_out():
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     book = FaultBook(clock)
     providers, fault = parse_fault_request(
         {"provider": "both", "mode": "slow", "seconds": 5}, clock()

@@ -11,7 +11,7 @@ NOW = 1_700_000_000.0
 
 @pytest.fixture
 def market() -> Market:
-    return Market(build_universe(42), seed=42, clock=lambda: NOW)
+    return Market(build_universe(42), seed=42, unix_now=lambda: NOW)
 
 
 def _listings(market, **overrides):

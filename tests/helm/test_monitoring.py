@@ -27,7 +27,6 @@ import yaml
 from tests.helm.test_chart import (
     CHART,
     COMPONENT_LABEL,
-    REQUIRED,
     Rendered,
     _cache_dir,
     helm_template,
@@ -264,22 +263,3 @@ def test_by_default_only_the_budget_and_the_spread_are_rendered(helm: str) -> No
         "topology.kubernetes.io/zone",
         "kubernetes.io/hostname",
     ]
-
-
-@pytest.mark.parametrize(
-    ("args", "error"),
-    [
-        (["--set", "metrics.prometheusRule.providerFailedPolls=0"], "providerFailedPolls"),
-        (["--set", "metrics.serviceMonitor.interval=soon"], "/metrics/serviceMonitor/interval"),
-        (["--set", "metrics.grafanaDashboard.enable=true"], "'enable' not allowed"),
-        (["--set", "web.topologySpread.whenUnsatisfiable=Never"], "whenUnsatisfiable"),
-        (["--set", "web.podDisruptionBudget.maxUnavailable=0"], "maxUnavailable"),
-        (["--set", "networkPolicy.webFrom=everyone"], "/networkPolicy/webFrom"),
-    ],
-    ids=lambda v: v if isinstance(v, str) else " ".join(v),
-)
-def test_the_schema_refuses_bad_monitoring_values(helm: str, args: list[str], error: str) -> None:
-    result = helm_template(helm, *REQUIRED, *args)
-    assert result.returncode != 0
-    assert "don't meet the specifications of the schema" in result.stderr
-    assert error in result.stderr

@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from topcoins.schemas.codec import encode
+
 API_KEY = "sk-test-3f9c2d1e8a7b"
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -17,6 +19,21 @@ Handler = Callable[[httpx.Request], httpx.Response]
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
     """A response carrying ``body`` as JSON."""
     return httpx.Response(status, json=body, headers=headers)
+
+
+class Sink:
+    """A fake publish (or status send): raises its ``failures`` first, then keeps each record
+    in ``sent`` and answers its encoded size."""
+
+    def __init__(self, *failures: Exception) -> None:
+        self.sent: list[Any] = []
+        self.failures = list(failures)
+
+    async def __call__(self, record: Any) -> int:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append(record)
+        return len(encode(record))
 
 
 class Recorder:

@@ -24,12 +24,11 @@ from topcoins.producers.coinmarketcap import CoinMarketCapClient
 from topcoins.producers.cryptocompare import CryptoCompareClient
 from topcoins.producers.metrics import ProducerMetrics
 from topcoins.producers.poller import Poller
-from topcoins.producers.pricing import PricingSource
-from topcoins.producers.publisher import Snapshot
+from topcoins.producers.pricing import PriceSnapshotFetcher
 from topcoins.producers.ratelimit import Pacer, SlidingWindowLimiter, Window
 from topcoins.producers.retry import RetryPolicy
 from topcoins.schemas.codec import decode, encode
-from topcoins.schemas.records import PriceSnapshot, RankingSnapshot
+from topcoins.schemas.records import PriceSnapshot, RankingSnapshot, Snapshot
 
 CMC_KEY, CC_KEY = "emu-cmc-key-5d1f", "emu-cc-key-8e2a"
 FAULTS = [
@@ -61,7 +60,7 @@ class Harness:
             stop=stop,
             max_wait=max_wait,
             sleep=self.time.sleep,
-            clock=self.time.clock,
+            monotonic=self.time.clock,
             on_wait=lambda limit, seconds: self.waits.append((limit, seconds)),
         )
 
@@ -89,7 +88,7 @@ class Harness:
             metrics=ProducerMetrics(provider, self.registry),
             retry=RetryPolicy(attempts=3, base_delay=1.0, max_delay=30.0),
             sleep=self.time.sleep,
-            clock=self.time.clock,
+            monotonic=self.time.clock,
             rand=lambda: 0.5,
         )
 
@@ -152,8 +151,8 @@ async def test_pricing_producer_through_faults(harness):
     ledger = CreditLedger(seconds_per_credit=30.0, tolerance_credits=2, now=harness.time.now)
     pacer = harness.pacer("coinmarketcap", [SlidingWindowLimiter([minute]), ledger], stop, 120.0)
     client = CoinMarketCapClient(harness.http, CMC_KEY, pacer=pacer)
-    source = PricingSource(
-        client, depth=400, max_ids=100, full_listing_seconds=3600.0, clock=harness.time.clock
+    source = PriceSnapshotFetcher(
+        client, depth=400, max_ids=100, full_listing_seconds=3600.0, monotonic=harness.time.clock
     )
     poller = harness.poller("coinmarketcap", source, stop)
     credits = []

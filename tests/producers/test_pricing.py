@@ -1,4 +1,4 @@
-"""PricingSource: the full listing rarely, the ranked assets' quotes in between."""
+"""PriceSnapshotFetcher: the full listing rarely, the ranked assets' quotes in between."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from topcoins.producers.errors import ServerError
-from topcoins.producers.pricing import PricingSource, merge_quotes
+from topcoins.producers.pricing import PriceSnapshotFetcher, merge_quotes
 from topcoins.schemas.records import PriceQuote, PriceSnapshot
 
 AT = datetime(2024, 9, 17, 16, 0, tzinfo=UTC)
@@ -50,13 +50,13 @@ class Clock:
 
 
 def source(client: FakeClient, clock: Clock, *, ranked=lambda: None, every=3600.0, **kw):
-    return PricingSource(
+    return PriceSnapshotFetcher(
         client,
         depth=kw.pop("depth", 10),
         max_ids=kw.pop("max_ids", 4),
         full_listing_seconds=every,
         ranked_ids=ranked,
-        clock=clock,
+        monotonic=clock,
         now=lambda: AT + timedelta(minutes=5),
     )
 

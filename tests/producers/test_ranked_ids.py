@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
@@ -14,10 +16,12 @@ from prometheus_client import CollectorRegistry
 from tests import generations, wire
 from topcoins.kafka_admin import ensure_topics
 from topcoins.producers.metrics import ProducerMetrics
-from topcoins.producers.ranked_ids import MixedGeneration, RankedIds, RankedIdsReader
-from topcoins.schemas.codec import DecodeError, encode
+from topcoins.producers.ranked_ids import RankedIds, RankedIdsReader
+from topcoins.schemas.codec import encode
 from topcoins.schemas.records import TopCoin, TopListMeta
 from topcoins.schemas.topics import META_KEY, Topics
+from topcoins.top_list import MixedGeneration
+from topcoins.topic_reader import UnusableMessage
 
 AT = datetime(2024, 9, 17, 16, 0, tzinfo=UTC)
 
@@ -72,8 +76,8 @@ def test_tombstones_and_newer_rows_change_the_next_generation():
         (META_KEY.encode(), row(1, "ETH", 1)[1]),  # a TopCoin where the meta belongs
     ],
 )
-def test_messages_that_cannot_be_used_raise_decode_error(key, value):
-    with pytest.raises(DecodeError):
+def test_messages_that_cannot_be_used_raise(key, value):
+    with pytest.raises(UnusableMessage):
         RankedIds().apply(key, value)
 
 
@@ -160,35 +164,10 @@ def test_a_meta_whose_rows_mix_generations_leaves_the_ids_alone(case):
     assert seen == case.at_metas
 
 
-class HighwaterConsumer:
-    """Answers ``highwater(tp)`` like aiokafka after a fetch (None before one)."""
-
-    def __init__(self, highwater: int | None) -> None:
-        self._highwater = highwater
-
-    def highwater(self, tp: TopicPartition) -> int | None:
-        return self._highwater
-
-
-def test_the_reader_reports_its_consumer_lag():
-    registry = CollectorRegistry()
-    topic = Topics.for_prefix("t").top
-    reader = RankedIdsReader("unused:9092", topic, ProducerMetrics("coinmarketcap", registry))
-    raw = [row(1, "ETH", 1027), meta("ETH")]
-    messages = [Message(topic.name, 0, offset, k, v) for offset, (k, v) in enumerate(raw)]
-    reader.apply_batches({TopicPartition(topic.name, 0): messages})
-    labels = {"provider": "coinmarketcap", "reader": "ranked_ids"}
-
-    reader._report_lag(HighwaterConsumer(None))  # no fetch answer yet: nothing to report
-    assert registry.get_sample_value("topcoins_producer_consumer_lag_messages", labels) is None
-
-    reader._report_lag(HighwaterConsumer(7))  # next offset 2, end 7
-    assert registry.get_sample_value("topcoins_producer_consumer_lag_messages", labels) == 5
-
-
 class ScriptedConsumer:
     """Stands in for the reader's consumer: ``start`` raises ``fail``, else the topic is
-    there, every fetch is empty and the high watermark is ``highwater``."""
+    there, every fetch is empty, the position stays 0 and the high watermark is
+    ``highwater``."""
 
     def __init__(self, topic: str, fail: Exception | None = None, highwater: int = 0) -> None:
         self.topic, self.fail, self.hw = topic, fail, highwater
@@ -205,6 +184,12 @@ class ScriptedConsumer:
 
     async def seek_to_beginning(self, *partitions: TopicPartition) -> None:
         pass
+
+    async def end_offsets(self, partitions: list[TopicPartition]) -> dict:
+        return dict.fromkeys(partitions, self.hw)
+
+    async def position(self, tp: TopicPartition) -> int:
+        return 0
 
     async def getmany(self, timeout_ms: int = 0) -> dict:
         await asyncio.sleep(0.001)
@@ -223,6 +208,15 @@ async def wait_for(condition, timeout: float = 5.0) -> None:
             await asyncio.sleep(0.005)
 
 
+def scripted_reader(
+    registry: CollectorRegistry, consumers: Callable[[], ScriptedConsumer], **options: Any
+) -> RankedIdsReader:
+    """A reader of the ``t`` top topic whose consumers come from ``consumers``."""
+    metrics = ProducerMetrics("coinmarketcap", registry)
+    top = Topics.for_prefix("t").top
+    return RankedIdsReader("unused:9092", top, metrics, consumer_factory=consumers, **options)
+
+
 def stuck_gauge(registry: CollectorRegistry, topic: str) -> float | None:
     labels = {"provider": "coinmarketcap", "topic": topic}
     return registry.get_sample_value("topcoins_producer_consumer_stuck", labels)
@@ -235,13 +229,8 @@ async def test_a_reader_that_keeps_failing_is_stuck_until_it_reads_again():
         [ScriptedConsumer(topic.name, OSError("broker unreachable"))] * 3
         + [ScriptedConsumer(topic.name)] * 100
     )
-    reader = RankedIdsReader(
-        "unused:9092",
-        topic,
-        ProducerMetrics("coinmarketcap", registry),
-        consumer_factory=lambda: next(consumers),
-        retry_first_s=0.05,
-        retry_max_s=0.05,
+    reader = scripted_reader(
+        registry, lambda: next(consumers), retry_first_s=0.05, retry_max_s=0.05
     )
     async with reader:
         await wait_for(lambda: reader.stuck_reason is not None)
@@ -255,14 +244,25 @@ async def test_a_reader_that_keeps_failing_is_stuck_until_it_reads_again():
 async def test_a_reader_that_does_not_advance_while_messages_wait_is_stuck():
     topic = Topics.for_prefix("t").top
     registry = CollectorRegistry()
-    reader = RankedIdsReader(
-        "unused:9092",
-        topic,
-        ProducerMetrics("coinmarketcap", registry),
-        consumer_factory=lambda: ScriptedConsumer(topic.name, highwater=5),  # 5 never come
-    )
-    reader.progress.stuck_after_s = 0.05
+    # 5 never come
+    reader = scripted_reader(registry, lambda: ScriptedConsumer(topic.name, highwater=5))
+    reader.reader.progress.stuck_after_s = 0.05
     async with reader:
         await wait_for(lambda: reader.stuck_reason is not None)
     assert "although messages wait after positions {0: 0}" in (reader.stuck_reason or "")
     assert stuck_gauge(registry, topic.name) == 1
+
+
+async def test_the_reader_reports_its_consumer_lag():
+    topic = Topics.for_prefix("t").top
+    registry = CollectorRegistry()
+    reader = scripted_reader(registry, lambda: ScriptedConsumer(topic.name, highwater=7))
+    labels = {"provider": "coinmarketcap", "reader": "ranked_ids"}
+
+    def lag() -> float | None:
+        return registry.get_sample_value("topcoins_producer_consumer_lag_messages", labels)
+
+    assert lag() is None  # no fetch answer yet: nothing to report
+    async with reader:
+        await wait_for(lambda: lag() is not None)
+    assert lag() == 7  # next offset 0, end 7

@@ -28,7 +28,7 @@ CC_FREE_2024 = (
 
 
 def pacer_for(time: FakeTime, *gates, **kwargs) -> Pacer:
-    return Pacer("test", gates, sleep=time.sleep, clock=time.clock, **kwargs)
+    return Pacer("test", gates, sleep=time.sleep, monotonic=time.clock, **kwargs)
 
 
 def test_windows_must_allow_something():

@@ -9,7 +9,7 @@ import pytest
 from aiokafka.errors import KafkaTimeoutError
 from prometheus_client import CollectorRegistry
 
-from tests.producers.conftest import API_KEY
+from tests.producers.conftest import API_KEY, Sink
 from topcoins.producers.metrics import ProducerMetrics
 from topcoins.producers.status import MAX_ERROR_CHARS, StatusReporter, one_line
 from topcoins.schemas.codec import decode_as, encode
@@ -22,18 +22,6 @@ AT = datetime(2024, 9, 17, 16, 0, 0, 123456, tzinfo=UTC)
 def snapshot(n: int) -> PriceSnapshot:
     quote = PriceQuote(1, "BTC", "Bitcoin", "bitcoin", 1, 61137.27, 3.4e10, AT)
     return PriceSnapshot(f"snap-{n}", AT + timedelta(seconds=n), 9813, (quote,))
-
-
-class Sink:
-    def __init__(self, *failures: Exception) -> None:
-        self.sent: list[ProducerStatus] = []
-        self.failures = list(failures)
-
-    async def __call__(self, status: ProducerStatus) -> int:
-        if self.failures:
-            raise self.failures.pop(0)
-        self.sent.append(status)
-        return len(encode(status))
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import avro.schema
 import pytest
 
 from tests.schemas.test_codec_identity import avro_datum
-from topcoins.schemas import codec
+from topcoins.schemas import codec, versions
 from topcoins.schemas.codec import (
     DecodeError,
     EncodeError,
@@ -72,8 +72,7 @@ def test_round_trip_keeps_every_value(record):
 @pytest.mark.parametrize("record", RECORDS, ids=lambda r: type(r).__name__)
 def test_wire_format_is_avro_single_object_encoding(record):
     data = encode(record)
-    filename = codec.SCHEMA_FILES[type(record)]
-    schema = avro.schema.parse((codec.resources.files("topcoins.schemas") / filename).read_text())
+    schema = versions.current_schema(type(record))
     assert data[:2] == b"\xc3\x01"
     assert data[2:10] == fingerprint_of(schema)
     # A plain Avro reader with only the .avsc file decodes the body.
@@ -117,8 +116,12 @@ def test_utc_millis_truncates_to_wire_precision():
     assert utc_millis(moment).microsecond == 123000
 
 
-def _evolved(filename: str, extra_field: dict) -> avro.schema.Schema:
-    doc = json.loads((codec.resources.files("topcoins.schemas") / filename).read_text())
+def _top_coin_doc() -> dict:
+    return json.loads(str(versions.current_schema(TopCoin)))
+
+
+def _evolved(extra_field: dict) -> avro.schema.Schema:
+    doc = _top_coin_doc()
     doc["fields"].append(extra_field)
     return avro.schema.parse(json.dumps(doc))
 
@@ -128,15 +131,15 @@ NEW_FIELD = {"name": "circulating_supply", "type": ["null", "double"], "default"
 
 def test_a_newer_schema_with_an_optional_field_reads_old_messages():
     old_bytes = encode(RECORDS[2])
-    newer = _evolved("top_coin.avsc", NEW_FIELD)
-    reader = avro.io.DatumReader(codec.load_schema("top_coin.avsc"), newer)
+    newer = _evolved(NEW_FIELD)
+    reader = avro.io.DatumReader(versions.current_schema(TopCoin), newer)
     datum = reader.read(avro.io.BinaryDecoder(io.BytesIO(old_bytes[10:])))
     assert datum["circulating_supply"] is None
     assert datum["symbol"] == "BTC"
 
 
 def test_the_current_reader_reads_messages_of_a_newer_published_version(monkeypatch):
-    newer = _evolved("top_coin.avsc", NEW_FIELD)
+    newer = _evolved(NEW_FIELD)
     buffer = io.BytesIO()
     datum = avro_datum(RECORDS[2]) | {"circulating_supply": 1.9e7}
     avro.io.DatumWriter(newer).write(datum, avro.io.BinaryEncoder(buffer))
@@ -144,8 +147,8 @@ def test_the_current_reader_reads_messages_of_a_newer_published_version(monkeypa
     with pytest.raises(DecodeError, match="unknown schema fingerprint"):
         decode(message)
     # Once the newer version is published, old code resolves it to the schema it knows.
-    published = codec.published_schemas()
-    monkeypatch.setattr(codec, "published_schemas", lambda: [*published, ("top_coin.v9", newer)])
+    published = versions.published_schemas()
+    monkeypatch.setattr(versions, "published_schemas", lambda: [*published, ("top_coin.v9", newer)])
     codec._bindings.cache_clear()
     try:
         assert decode(message) == RECORDS[2]
@@ -153,21 +156,21 @@ def test_the_current_reader_reads_messages_of_a_newer_published_version(monkeypa
         codec._bindings.cache_clear()
 
 
-def _older(filename: str, drop: str) -> avro.schema.Schema:
-    doc = json.loads((codec.resources.files("topcoins.schemas") / filename).read_text())
+def _older(drop: str) -> avro.schema.Schema:
+    doc = _top_coin_doc()
     doc["fields"] = [field for field in doc["fields"] if field["name"] != drop]
     return avro.schema.parse(json.dumps(doc))
 
 
 def test_messages_of_an_older_published_version_get_the_new_field_s_default(monkeypatch):
-    older = _older("top_coin.avsc", "pricing_snapshot_id")
+    older = _older("pricing_snapshot_id")
     datum = avro_datum(RECORDS[2])
     del datum["pricing_snapshot_id"]
     buffer = io.BytesIO()
     avro.io.DatumWriter(older).write(datum, avro.io.BinaryEncoder(buffer))
     message = codec.MAGIC + fingerprint_of(older) + buffer.getvalue()
-    published = codec.published_schemas()
-    monkeypatch.setattr(codec, "published_schemas", lambda: [("top_coin.v0", older), *published])
+    published = versions.published_schemas()
+    monkeypatch.setattr(versions, "published_schemas", lambda: [("top_coin.v0", older), *published])
     codec._bindings.cache_clear()
     try:
         assert decode(message) == dataclasses.replace(RECORDS[2], pricing_snapshot_id=None)
@@ -235,7 +238,7 @@ def test_a_writer_computing_the_fingerprint_by_the_letter_of_the_specification_i
     # specification (and Java, fastavro) write "long", which gives another fingerprint.
     import fastavro.schema
 
-    schema = codec.load_schema("top_coin.avsc")
+    schema = versions.current_schema(TopCoin)
     canonical = fastavro.schema.to_parsing_canonical_form(
         fastavro.parse_schema(json.loads(str(schema)))
     )
@@ -272,7 +275,7 @@ def test_market_cap_and_24h_change_travel_in_version_2_and_default_to_none_from_
     assert decode(encode(snapshot)) == snapshot
     row = dataclasses.replace(RECORDS[2], market_cap_usd=1.1e12, percent_change_24h=-2.5)
     assert decode(encode(row)) == row
-    v1 = codec.load_schema("published/top_coin.v1.avsc")
+    v1 = versions.load_schema("top_coin.v1.avsc")
     datum = {k: v for k, v in avro_datum(row).items() if k in {f.name for f in v1.fields}}
     buffer = io.BytesIO()
     avro.io.DatumWriter(v1).write(datum, avro.io.BinaryEncoder(buffer))

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from topcoins.schemas import codec
+from topcoins.schemas import codec, versions
 
-RECORD_TYPES = list(codec.SCHEMA_FILES)
+RECORD_TYPES = list(versions.CURRENT)
 ZONES = [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=8))]
 
 
@@ -34,7 +34,7 @@ def avro_datum(value: Any) -> Any:
 
 def avro_package_bytes(record: Any) -> bytes:
     """``record`` single-object encoded by the avro package alone."""
-    schema = codec.load_schema(codec.SCHEMA_FILES[type(record)])
+    schema = versions.current_schema(type(record))
     buffer = io.BytesIO()
     buffer.write(codec.MAGIC + codec.fingerprint_of(schema))
     avro.io.DatumWriter(schema).write(avro_datum(record), avro.io.BinaryEncoder(buffer))
@@ -103,14 +103,14 @@ def test_every_record_type_has_a_strategy_and_a_schema():
 
 def older_published_versions() -> list[tuple[str, Any, type]]:
     """(file name, schema, record type) of every published version other than the current."""
-    current = {codec.load_schema(f).fullname: t for t, f in codec.SCHEMA_FILES.items()}
-    versions = []
-    for name, schema in codec.published_schemas():
+    current = {versions.current_schema(t).fullname: t for t in versions.CURRENT}
+    older = []
+    for name, schema in versions.published_schemas():
         record_type = current[schema.fullname]
-        now = codec.load_schema(codec.SCHEMA_FILES[record_type])
+        now = versions.current_schema(record_type)
         if codec.fingerprint_of(schema) != codec.fingerprint_of(now):
-            versions.append((name, schema, record_type))
-    return versions
+            older.append((name, schema, record_type))
+    return older
 
 
 @pytest.mark.parametrize(

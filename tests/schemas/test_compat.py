@@ -2,20 +2,19 @@ import json
 
 import avro.schema
 
-from topcoins.schemas import codec
+from topcoins.schemas import versions
 from topcoins.schemas.compat import compatibility_problems, main
+from topcoins.schemas.records import TopCoin
 
 
-def _schema(filename: str, change) -> avro.schema.Schema:
-    doc = json.loads((codec.resources.files("topcoins.schemas") / filename).read_text())
+def _top_coin(change) -> avro.schema.Schema:
+    doc = json.loads(str(versions.current_schema(TopCoin)))
     change(doc)
     return avro.schema.parse(json.dumps(doc))
 
 
 def _current_with(schema: avro.schema.Schema) -> dict[str, avro.schema.Schema]:
-    current = {(s := codec.load_schema(f)).fullname: s for f in codec.SCHEMA_FILES.values()}
-    current[schema.fullname] = schema
-    return current
+    return versions.current_schemas() | {schema.fullname: schema}
 
 
 def test_the_shipped_schemas_are_compatible_with_every_published_version(capsys):
@@ -24,8 +23,7 @@ def test_the_shipped_schemas_are_compatible_with_every_published_version(capsys)
 
 
 def test_an_added_optional_field_with_a_default_is_compatible():
-    added = _schema(
-        "top_coin.avsc",
+    added = _top_coin(
         lambda d: d["fields"].append({"name": "x", "type": ["null", "long"], "default": None}),
     )
     assert compatibility_problems(current=_current_with(added)) == []
@@ -35,12 +33,12 @@ def test_a_changed_field_type_is_reported():
     def change(doc):
         next(f for f in doc["fields"] if f["name"] == "rank")["type"] = "string"
 
-    problems = compatibility_problems(current=_current_with(_schema("top_coin.avsc", change)))
+    problems = compatibility_problems(current=_current_with(_top_coin(change)))
     assert any("top_coin.v1.avsc" in p and "cannot read old messages" in p for p in problems)
 
 
 def test_a_new_required_field_without_default_is_reported():
-    added = _schema("top_coin.avsc", lambda d: d["fields"].append({"name": "x", "type": "long"}))
+    added = _top_coin(lambda d: d["fields"].append({"name": "x", "type": "long"}))
     problems = compatibility_problems(current=_current_with(added))
     assert any("cannot read old messages" in p for p in problems)
 
@@ -49,5 +47,15 @@ def test_a_removed_required_field_breaks_old_readers():
     def remove(doc):
         doc["fields"] = [f for f in doc["fields"] if f["name"] != "match_rule"]
 
-    problems = compatibility_problems(current=_current_with(_schema("top_coin.avsc", remove)))
+    problems = compatibility_problems(current=_current_with(_top_coin(remove)))
     assert any("old readers cannot read new messages" in p for p in problems)
+
+
+def test_a_record_bound_to_a_version_it_does_not_match_fails_the_check(monkeypatch, capsys):
+    monkeypatch.setitem(versions.CURRENT, TopCoin, "top_coin.v1.avsc")
+    versions.current_schema.cache_clear()
+    try:
+        assert main() == 1
+    finally:
+        versions.current_schema.cache_clear()
+    assert "schemas/published/top_coin.v1.avsc disagree" in capsys.readouterr().err

@@ -17,10 +17,8 @@ from aiokafka import AIOKafkaProducer
 
 from topcoins.kafka_admin import ensure_topics
 from topcoins.schemas import codec
-from topcoins.schemas.records import PriceSnapshot, RankingSnapshot
+from topcoins.schemas.records import RankingSnapshot, Snapshot
 from topcoins.schemas.topics import Topics
-
-Snapshot = RankingSnapshot | PriceSnapshot
 
 
 async def fresh_topics(bootstrap_servers: str, name: str = "hist") -> Topics:

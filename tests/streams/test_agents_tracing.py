@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry
 
-from tests.streams.test_agents import MKTCAP_2020, PRICES_2020, VOLUME_2020, TopTopicRecorder
+from tests.streams.worker_context import MKTCAP_2020, PRICES_2020, VOLUME_2020, TopTopicRecorder
 from topcoins.schemas import codec
 from topcoins.schemas.topics import META_KEY
 from topcoins.settings import Settings
-from topcoins.streams.agents import Outcome
 from topcoins.streams.app import build_worker
+from topcoins.streams.updater import Outcome
 from topcoins.tracing import inject_headers, span_context_from_headers, start_span
 
 

@@ -13,9 +13,9 @@ from prometheus_client import CollectorRegistry
 from tests.streams.snapshots import ranking_from_fixture
 from topcoins.schemas import codec
 from topcoins.settings import Settings
-from topcoins.streams.agents import Outcome
 from topcoins.streams.app import build_worker
 from topcoins.streams.main import ops_server
+from topcoins.streams.updater import Outcome
 
 RANKING = ranking_from_fixture("cc_totalvolfull_2020-05-04_page0_limit10.json")
 

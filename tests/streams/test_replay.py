@@ -16,11 +16,10 @@ import pytest
 
 from tests.streams.raw import fresh_topics, publish
 from tests.streams.snapshots import prices_of, quote, ranked, ranking_of
+from topcoins.domain import AliasTable, join_top_list
 from topcoins.schemas.records import utc_millis
 from topcoins.settings import Settings
-from topcoins.streams.aliases import AliasTable
-from topcoins.streams.join import join_top_list
-from topcoins.streams.replay import OutputFormat, parse_moment, render, run_replay
+from topcoins.streams.replay import OutputFormat, render, run_replay
 
 START = utc_millis(datetime.now(UTC) - timedelta(hours=2))
 RANKING = ranking_of(
@@ -127,19 +126,6 @@ def test_json_has_the_rows_and_where_they_came_from():
     }
 
 
-@pytest.mark.parametrize(
-    ("text", "moment"),
-    [
-        ("2026-11-27T12:00:00Z", datetime(2026, 11, 27, 12, tzinfo=UTC)),
-        ("2026-11-27T13:00:00+01:00", datetime(2026, 11, 27, 12, tzinfo=UTC)),
-        ("2026-11-27T12:00", datetime(2026, 11, 27, 12, tzinfo=UTC)),  # no offset: UTC
-        ("2026-11-27", datetime(2026, 11, 27, tzinfo=UTC)),
-    ],
-)
-def test_parse_moment(text, moment):
-    assert parse_moment(text) == moment
-
-
 # --- arguments ---------------------------------------------------------------------------
 
 
@@ -147,9 +133,11 @@ def test_parse_moment(text, moment):
 @pytest.mark.parametrize(
     ("kwargs", "reason"),
     [
-        ({"at": "yesterday"}, "'yesterday' is not an ISO 8601 time"),
+        ({"at": "yesterday"}, "--at must be an ISO 8601 date and time with a UTC offset"),
+        ({"at": "2026-11-27T12:00"}, "--at '2026-11-27T12:00' has no UTC offset: add Z"),
+        ({"since": "2026-11-27T12:00"}, "--since '2026-11-27T12:00' has no UTC offset"),
         ({"at": "2026-01-01", "since": "2025-01-01"}, "do not combine it with --since"),
-        ({"since": "2026-01-02", "until": "2026-01-01"}, "is later than --until"),
+        ({"since": "2026-01-02T00:00Z", "until": "2026-01-01T00:00Z"}, "is later than --until"),
         ({"limit": 0}, "--limit must be at least 1"),
         ({"output": "xml"}, "'xml' is not a valid OutputFormat"),
     ],

@@ -182,23 +182,13 @@ def metas_of(messages: list) -> list:
 
 def backlog(count: int, start: datetime) -> list:
     """``count`` rankings then ``count`` price snapshots, a second apart."""
-    rankings = [
-        ranking_from_fixture(
-            "cc_totalvolfull_2020-05-04_page0_limit10.json",
-            snapshot_id=f"ranking-{n}",
-            fetched_at=start + timedelta(seconds=n),
-        )
-        for n in range(count)
-    ]
-    prices = [
-        prices_from_fixture(
-            "cmc_listings_2020-10-24.json",
-            snapshot_id=f"prices-{n}",
-            fetched_at=start + timedelta(seconds=n),
-        )
-        for n in range(count)
-    ]
-    return rankings + prices
+    moments = [(n, start + timedelta(seconds=n)) for n in range(count)]
+    ranking = "cc_totalvolfull_2020-05-04_page0_limit10.json"
+    prices = "cmc_listings_2020-10-24.json"
+    return [
+        ranking_from_fixture(ranking, snapshot_id=f"ranking-{n}", fetched_at=at)
+        for n, at in moments
+    ] + [prices_from_fixture(prices, snapshot_id=f"prices-{n}", fetched_at=at) for n, at in moments]
 
 
 async def test_a_worker_on_a_backlog_publishes_only_the_latest_generations(

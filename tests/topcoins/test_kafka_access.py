@@ -9,7 +9,7 @@ import pytest
 
 from topcoins.brokers import free_port
 from topcoins.kafka_access import probe_access, use_idempotence, watch_access
-from topcoins.kafka_security import KafkaAccessError, KafkaSecurity
+from topcoins.kafka_security import KafkaAccessError, kafka_client_options
 from topcoins.local_pki import CertFiles, LocalPki
 from topcoins.settings import Settings
 
@@ -38,10 +38,13 @@ async def _tls_server(cert: CertFiles) -> AsyncIterator[str]:
 
 
 def _options(ca: LocalPki, *, check_hostname: bool = True) -> dict:
-    security = KafkaSecurity(
-        protocol="SSL", ssl_ca_file=str(ca.ca.cert), ssl_check_hostname=check_hostname
+    return kafka_client_options(
+        Settings(
+            kafka_security_protocol="SSL",
+            kafka_ssl_ca_file=str(ca.ca.cert),
+            kafka_ssl_check_hostname=check_hostname,
+        )
     )
-    return security.client_options()
 
 
 async def test_an_untrusted_broker_certificate_names_the_ca_setting(pkis):

@@ -58,12 +58,18 @@ async def test_waiting_for_an_absent_broker_times_out_with_the_address():
         await wait_for_broker("127.0.0.1:1", timeout=1.0)
 
 
-@pytest.mark.e2e
-async def test_other_replication_or_min_insync_replicas_is_reported(bootstrap_servers, caplog):
+async def topics_made_with_less_durability(bootstrap_servers: str) -> tuple[Topics, Topics]:
+    """A fresh prefix's topics, the top one made with replication 1 and min ISR 1, and the
+    same topics under a contract of 3 and 2."""
     prefix = f"adm-{uuid.uuid4().hex[:8]}"
     existing = Topics.for_prefix(prefix)
-    await ensure_topics(bootstrap_servers, (existing.top,))  # replication 1, min ISR 1
-    wanted = Topics.for_prefix(prefix, replication_factor=3, min_insync_replicas=2)
+    await ensure_topics(bootstrap_servers, (existing.top,))
+    return existing, Topics.for_prefix(prefix, replication_factor=3, min_insync_replicas=2)
+
+
+@pytest.mark.e2e
+async def test_other_replication_or_min_insync_replicas_is_reported(bootstrap_servers, caplog):
+    existing, wanted = await topics_made_with_less_durability(bootstrap_servers)
     with caplog.at_level(logging.WARNING, logger="topcoins.kafka_admin"):
         await ensure_topics(bootstrap_servers, (wanted.top,))  # a report, not a failure
     [warning] = [r.getMessage() for r in caplog.records if wanted.top.name in r.getMessage()]
@@ -77,10 +83,7 @@ async def test_other_replication_or_min_insync_replicas_is_reported(bootstrap_se
 
 @pytest.mark.e2e
 async def test_a_reader_reports_other_durability_and_creates_nothing(bootstrap_servers, caplog):
-    prefix = f"adm-{uuid.uuid4().hex[:8]}"
-    existing = Topics.for_prefix(prefix)
-    await ensure_topics(bootstrap_servers, (existing.top,))  # replication 1, min ISR 1
-    wanted = Topics.for_prefix(prefix, replication_factor=3, min_insync_replicas=2)
+    _, wanted = await topics_made_with_less_durability(bootstrap_servers)
     with caplog.at_level(logging.WARNING, logger="topcoins.kafka_admin"):
         await report_topic_durability(bootstrap_servers, (wanted.top, wanted.status))
     [warning] = [r.getMessage() for r in caplog.records if wanted.top.name in r.getMessage()]

@@ -1,16 +1,9 @@
 import ssl
 from pathlib import Path
 
-import faust
 import pytest
-from faust.types.auth import AuthProtocol
 
-from topcoins.kafka_security import (
-    KafkaAccessError,
-    KafkaSecurity,
-    faust_credentials,
-    kafka_client_options,
-)
+from topcoins.kafka_security import KafkaAccessError, kafka_client_options, ssl_context
 from topcoins.local_pki import CertFiles, LocalPki
 from topcoins.settings import Settings, SettingsError
 
@@ -29,10 +22,9 @@ def settings(**env: str) -> Settings:
 
 def test_plaintext_adds_nothing_but_the_protocol():
     assert kafka_client_options(settings()) == {"security_protocol": "PLAINTEXT"}
-    assert faust_credentials(settings()) is None
 
 
-def test_sasl_ssl_gives_aiokafka_and_faust_the_same_credentials(pki):
+def test_sasl_ssl_gives_the_mechanism_user_and_tls_context(pki):
     ca, _ = pki
     configured = settings(
         KAFKA_SECURITY_PROTOCOL="SASL_SSL",
@@ -49,11 +41,7 @@ def test_sasl_ssl_gives_aiokafka_and_faust_the_same_credentials(pki):
     assert isinstance(context, ssl.SSLContext)
     assert context.check_hostname and context.verify_mode == ssl.CERT_REQUIRED
     assert len(context.get_ca_certs()) == 1  # only the given CA, not the system's
-    credentials = faust_credentials(configured)
-    assert isinstance(credentials, faust.SASLCredentials)
-    assert credentials.protocol is AuthProtocol.SASL_SSL
-    assert credentials.mechanism.value == "SCRAM-SHA-512"
-    assert credentials.ssl_context is context  # loaded once per process
+    assert kafka_client_options(configured)["ssl_context"] is context  # loaded once per process
 
 
 def test_mutual_tls_loads_the_client_certificate(pki):
@@ -68,13 +56,10 @@ def test_mutual_tls_loads_the_client_certificate(pki):
     options = kafka_client_options(configured)
     assert set(options) == {"security_protocol", "ssl_context"}
     assert options["ssl_context"].check_hostname is False
-    credentials = faust_credentials(configured)
-    assert isinstance(credentials, faust.SSLCredentials)
-    assert credentials.protocol is AuthProtocol.SSL
 
 
 def test_without_a_ca_file_the_broker_certificate_is_still_verified():
-    context = KafkaSecurity(protocol="SSL").ssl_context()  # against the system CAs
+    context = ssl_context(settings(KAFKA_SECURITY_PROTOCOL="SSL"))  # against the system CAs
     assert context is not None and context.verify_mode == ssl.CERT_REQUIRED
     assert context.check_hostname
 
@@ -131,7 +116,6 @@ def test_the_password_is_a_masked_secret():
     )
     assert PASSWORD in configured.secrets
     assert PASSWORD not in repr(configured)
-    assert PASSWORD not in repr(KafkaSecurity.from_settings(configured))
     assert configured.public_dict()["kafka_sasl_password"] == "***"
 
 

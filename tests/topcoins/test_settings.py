@@ -1,6 +1,6 @@
 import pytest
 
-from topcoins.settings import ENV_DOCS, Settings, SettingsError
+from topcoins.settings import Settings, SettingsError
 
 
 def test_defaults_when_the_environment_is_empty():
@@ -9,11 +9,6 @@ def test_defaults_when_the_environment_is_empty():
     assert settings.ranking_depth == 200
     assert settings.web_port == 6667
     assert settings.kafka_servers == ["localhost:9092"]
-
-
-def test_every_documented_default_parses_to_the_dataclass_default():
-    documented = {spec.name: spec.default for spec in ENV_DOCS.values()}
-    assert Settings.from_env(documented) == Settings()
 
 
 def test_values_are_read_and_typed():
@@ -118,3 +113,32 @@ def test_a_key_a_header_cannot_carry_is_refused_without_showing_it(name, raw, ki
     assert "\n" not in message
     for part in ("sek", "ret-1", "kéy", "k\\xe9y"):
         assert part not in message
+
+
+def test_a_component_reads_only_its_own_variables():
+    env = {"WEB_PORT": "7000", "CMC_API_KEY": "sekret-cmc", "WORKER_OPS_PORT": "9200"}
+    web = Settings.from_env(env, "web")
+    assert (web.web_port, web.cmc_api_key, web.worker_ops_port) == (7000, "", 9103)
+    assert "cmc_api_key" not in web.public_dict()
+    assert "worker_ops_port" not in web.public_dict()
+    assert Settings.from_env(env, "pricing").secrets == ("sekret-cmc",)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "component", "other"),
+    [
+        ("CMC_API_KEY", "sek ret", "pricing", "web"),
+        ("WEB_PORT", "70000", "web", "worker"),
+        ("WORKER_HEARTBEAT_SECONDS", "0", "worker", "replay"),
+        ("PRICING_DEPTH", "0", "pricing", "ranking"),
+    ],
+)
+def test_a_bad_value_stops_only_the_components_that_read_it(name, value, component, other):
+    with pytest.raises(SettingsError, match=f"^{name}: "):
+        Settings.from_env({name: value}, component)
+    assert Settings.from_env({name: value}, other) == Settings(component=other)
+
+
+def test_an_unknown_component_is_refused():
+    with pytest.raises(ValueError, match="unknown component 'emulator'"):
+        Settings.from_env({}, "emulator")  # type: ignore[arg-type]

@@ -94,7 +94,7 @@ def test_library_lifecycle_chatter_is_debug(name, msg):
 
 def test_our_own_lines_and_library_warnings_are_kept():
     quiet = QuietLifecycle(logging.INFO)
-    assert quiet.filter(_record("published top list", "topcoins.streams.agents"))
+    assert quiet.filter(_record("published top list", "topcoins.streams.updater"))
     record = _record("[^Worker]: Error: rebalance failed", "faust.worker", logging.WARNING)
     assert quiet.filter(record)
     assert record.levelname == "WARNING"
@@ -122,7 +122,7 @@ def test_json_stays_the_default_and_drops_chatter_too(stderr_lines):
 
 def test_a_library_repeating_itself_passes_once_a_window_then_says_how_often():
     now = [0.0]
-    limiter = RepeatLimiter(window=60.0, clock=lambda: now[0])
+    limiter = RepeatLimiter(window=60.0, monotonic=lambda: now[0])
     template = "Unable connect to node with id %s: %s"
 
     def passes(name: str = "aiokafka.conn") -> bool:

@@ -98,7 +98,7 @@ def test_replay_format_and_broker_port_have_help_and_defaults(capsys):
     )
 
 
-def test_variables_match_prefixes_and_exact_names_only():
+def test_a_command_lists_only_the_variables_declared_for_it():
     names = [name for name, _, _ in variables("ranking")]
     assert "RANKING_DEPTH" in names and "CRYPTOCOMPARE_API_KEY" in names
     assert "CMC_API_KEY" not in names and "WEB_PORT" not in names

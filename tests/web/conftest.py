@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
 
 from tests.web.factories import BUILD, SAMPLE_ROWS, Clock, TestClient, view_of
+from tests.web.replicas import StaticReplica
 from topcoins.settings import Settings
 from topcoins.web.app import create_app
-from topcoins.web.replica import Replica, StaticReplica
+from topcoins.web.replica import Replica
 from topcoins.web.view import TopListView
 
 
@@ -31,22 +33,21 @@ def clock() -> Clock:
 
 @pytest.fixture
 def make_client(clock: Clock) -> Iterator[ClientFactory]:
-    """``make_client(view_or_replica=None, settings=None)``: a TestClient with lifespan run,
-    whose app reads the ``clock`` fixture."""
-    clients: list[TestClient] = []
+    """``make_client(view_or_replica=None, settings=None, history=None)``: a TestClient with
+    lifespan run, whose app reads the ``clock`` fixture."""
+    with ExitStack() as clients:
 
-    def factory(
-        source: TopListView | Replica | None = None,
-        settings: Settings | None = None,
-        **client_args: Any,
-    ) -> TestClient:
-        replica = source if not isinstance(source, TopListView | None) else StaticReplica(source)
-        app = create_app(settings or Settings(), replica, build=BUILD, clock=clock)
-        client = TestClient(app, **client_args)
-        client.__enter__()
-        clients.append(client)
-        return client
+        def factory(
+            source: TopListView | Replica | None = None,
+            settings: Settings | None = None,
+            *,
+            history: Any = None,
+            **client_args: Any,
+        ) -> TestClient:
+            replica = StaticReplica(source) if isinstance(source, TopListView | None) else source
+            app = create_app(
+                settings or Settings(), replica, build=BUILD, clock=clock, history=history
+            )
+            return clients.enter_context(TestClient(app, **client_args))
 
-    yield factory
-    for client in clients:
-        client.__exit__(None, None, None)
+        yield factory

@@ -10,10 +10,10 @@ from typing import Any
 
 from starlette.exceptions import StarletteDeprecationWarning
 
+from topcoins.domain import JoinResult
 from topcoins.schemas.codec import encode
 from topcoins.schemas.records import ProducerStatus, TopCoin, TopListMeta
 from topcoins.schemas.topics import META_KEY
-from topcoins.streams.join import JoinResult
 from topcoins.web.version import BuildInfo
 from topcoins.web.view import TopListBuilder, TopListView
 
@@ -35,6 +35,7 @@ __all__ = [
     "TestClient",
     "asgi_call",
     "coin",
+    "http_scope",
     "join_of",
     "meta",
     "status",
@@ -206,11 +207,11 @@ class FakeHistory:
         return self.answer(at)
 
 
-async def asgi_call(
-    app: Any, method: str, path: str, query: bytes = b"", headers: list[Any] | None = None
-) -> list[dict[str, Any]]:
-    """Call ``app`` with a hand-built HTTP scope (any bytes); return the messages it sent."""
-    scope = {
+def http_scope(
+    method: str, path: str, query: bytes = b"", headers: list[Any] | None = None
+) -> dict[str, Any]:
+    """A hand-built ASGI HTTP scope (any bytes) from 127.0.0.1 to the test server."""
+    return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -225,6 +226,13 @@ async def asgi_call(
         "server": ("127.0.0.1", 80),
         "state": {},
     }
+
+
+async def asgi_call(
+    app: Any, method: str, path: str, query: bytes = b"", headers: list[Any] | None = None
+) -> list[dict[str, Any]]:
+    """Call ``app`` with ``http_scope(...)``; return the messages it sent."""
+    scope = http_scope(method, path, query, headers)
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""A fake Kafka for the replica and follower tests: topics of records, consumers over them.
+"""A fake Kafka for the replica and topic reader tests: topics of records, consumers over them.
 
 ``FakeLog`` holds the records of the top and status topics (``TOPICS``) and the faults
 to inject; ``FakeLog.factory`` is a ``ConsumerFactory`` whose ``FakeConsumer`` fetch,

@@ -10,12 +10,12 @@ import httpx
 import pytest
 
 from tests.web.factories import BUILD, SAMPLE_ROWS, join_of
+from tests.web.replicas import StaticReplica
+from topcoins.domain import JoinResult
 from topcoins.settings import Settings
-from topcoins.streams.join import JoinResult
 from topcoins.web.admission import AtAdmission
 from topcoins.web.app import create_app
 from topcoins.web.errors import HistoryBusy
-from topcoins.web.replica import StaticReplica
 from topcoins.web.view import TopListView
 
 

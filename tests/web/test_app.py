@@ -4,17 +4,17 @@ default both read Kafka."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from types import TracebackType
 
 import pytest
 from starlette.applications import Starlette
 
 from tests.web.factories import BUILD, SAMPLE_ROWS, Clock, FakeHistory, TestClient, join_of
+from tests.web.replicas import StaticReplica
+from topcoins.history import HistoryReader
 from topcoins.settings import Settings
-from topcoins.streams.history import HistoryReader
 from topcoins.web.app import create_app
 from topcoins.web.history import HistoricalLists
-from topcoins.web.replica import StaticReplica, TopListReplica
+from topcoins.web.replica import TopListReplica
 from topcoins.web.view import TopListView
 
 
@@ -24,18 +24,12 @@ class RecordingReplica(StaticReplica):
         self.events: list[str] = []
         self.fail_on_start = fail_on_start
 
-    async def __aenter__(self) -> RecordingReplica:
+    async def start(self) -> None:
         self.events.append("start")
         if self.fail_on_start:
             raise ConnectionError("no broker")
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def stop(self) -> None:
         self.events.append("stop")
 
 
@@ -97,7 +91,7 @@ async def test_lifespan_opens_and_closes_the_history_reader(sample_view: TopList
         assert reader.bootstrap_servers == ["localhost:9092"]
         assert reader.aliases.entries  # the worker's shipped alias table
     assert historical.reader is None
-    with pytest.raises(RuntimeError, match="closed"):
+    with pytest.raises(RuntimeError, match="HistoryReader was stopped"):
         await reader.top_list_at(datetime(2024, 5, 1, tzinfo=UTC))
 
 

@@ -35,9 +35,9 @@ from tests.web.factories import (
     join_of,
     view_of,
 )
+from tests.web.replicas import StaticReplica
 from topcoins.settings import Settings
 from topcoins.web.app import create_app
-from topcoins.web.replica import StaticReplica
 
 KNOWN_PATHS = ["/", "/status", "/readyz", "/healthz", "/version", "/metrics", "/diagnostics"]
 METHODS = ["GET", "GET", "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]

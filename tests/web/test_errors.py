@@ -1,4 +1,4 @@
-"""One exception tree; every request error carries a status, a code and a detail."""
+"""Every request error carries a status, a code and a detail."""
 
 from __future__ import annotations
 
@@ -7,27 +7,10 @@ import json
 import pytest
 
 from tests.web.factories import BUILD, Clock, asgi_call
+from tests.web.replicas import StaticReplica
 from topcoins.settings import Settings
 from topcoins.web.app import create_app
-from topcoins.web.errors import (
-    IncompleteGeneration,
-    InvalidMessage,
-    InvalidParameter,
-    NoDataYet,
-    ReplicaError,
-    RequestError,
-    WebError,
-)
-from topcoins.web.replica import StaticReplica
-
-
-def test_hierarchy() -> None:
-    assert issubclass(RequestError, WebError)
-    assert issubclass(ReplicaError, WebError)
-    assert issubclass(InvalidParameter, RequestError)
-    assert issubclass(NoDataYet, RequestError)
-    assert issubclass(InvalidMessage, ReplicaError)
-    assert issubclass(IncompleteGeneration, ReplicaError)
+from topcoins.web.errors import IncompleteGeneration, InvalidParameter, NoDataYet
 
 
 def test_request_errors() -> None:

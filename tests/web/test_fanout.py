@@ -8,12 +8,12 @@ import dataclasses
 import pytest
 
 from tests.web.factories import SAMPLE_ROWS, Clock, view_of
+from tests.web.replicas import StaticReplica
 from topcoins.settings import Settings
 from topcoins.web.errors import TooManyStreams
 from topcoins.web.fanout import CloseReason, StreamClosed, StreamHub, Subscription
 from topcoins.web.freshness import FreshnessClock, StalenessPolicy
 from topcoins.web.params import Format
-from topcoins.web.replica import StaticReplica
 from topcoins.web.routes import Renderer
 from topcoins.web.sse import HEARTBEAT, event_id
 from topcoins.web.view import TopListView

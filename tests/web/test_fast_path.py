@@ -10,10 +10,10 @@ from starlette.applications import Starlette
 
 from tests.web.factories import BUILD, NOW, SAMPLE_ROWS, Clock, FakeHistory, join_of, view_of
 from tests.web.factories import asgi_call as call
+from tests.web.replicas import StaticReplica
 from topcoins.settings import Settings
 from topcoins.web.app import create_app
 from topcoins.web.fast_path import TopCoinsApp
-from topcoins.web.replica import StaticReplica
 from topcoins.web.view import TopListView
 
 AT = b"at=2024-05-01T12:00:10Z"

@@ -26,14 +26,14 @@ from tests.web.factories import (
     join_of,
     meta,
 )
+from tests.web.replicas import StaticReplica
+from topcoins.domain import JoinResult
+from topcoins.history import HistoryReadError, HistoryUnavailable, TimeInFuture
 from topcoins.settings import Settings
-from topcoins.streams.errors import HistoryReadError, HistoryUnavailable, TimeInFuture
-from topcoins.streams.join import JoinResult
 from topcoins.web.app import create_app
 from topcoins.web.errors import HistoryReadFailed
 from topcoins.web.history import HistoricalLists, view_of_join
 from topcoins.web.params import Format
-from topcoins.web.replica import StaticReplica
 from topcoins.web.view import TopListView
 
 AT = "2024-05-01T12:00:10Z"

@@ -13,31 +13,14 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from tests.history.story import prices, ranking
 from tests.streams.raw import fresh_topics, publish
-from tests.streams.snapshots import prices_of, quote, ranked, ranking_of
 from tests.web.factories import BUILD
-from topcoins.schemas.records import PriceSnapshot, RankingSnapshot, utc_millis
+from tests.web.replicas import StaticReplica
+from topcoins.formats import iso_utc
+from topcoins.schemas.records import utc_millis
 from topcoins.settings import Settings
 from topcoins.web.app import create_app
-from topcoins.web.encoding import iso_utc
-from topcoins.web.replica import StaticReplica
-
-NAMES = {"BTC": "Bitcoin", "ETH": "Ethereum", "USDT": "Tether", "XRP": "XRP"}
-
-
-def ranking(n: int, at: datetime, *symbols: str) -> RankingSnapshot:
-    assets = [ranked(i, s, NAMES[s], cc_id=str(i)) for i, s in enumerate(symbols, start=1)]
-    return ranking_of(*assets, snapshot_id=f"ranking-{n}", fetched_at=at)
-
-
-def prices(n: int, at: datetime, btc: float) -> PriceSnapshot:
-    return prices_of(
-        quote(1, "BTC", "Bitcoin", rank=1, price=btc),
-        quote(1027, "ETH", "Ethereum", rank=2, price=btc / 20),
-        quote(825, "USDT", "Tether", rank=3, price=1.0),
-        snapshot_id=f"prices-{n}",
-        fetched_at=at,
-    )
 
 
 async def test_at_answers_the_join_in_force_then(bootstrap_servers: str) -> None:

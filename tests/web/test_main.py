@@ -50,6 +50,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.e2e  # runs the web in another process
 def test_sigterm_stops_cleanly_with_status_0() -> None:
     port = free_port()
     # The web process reads its environment in main(), like `topcoins web` does.
@@ -116,8 +117,8 @@ def test_the_server_limits_its_connections() -> None:
 async def test_shutting_down_ends_open_streams_at_once() -> None:
     """Without closing them first, graceful shutdown would wait timeout_graceful_shutdown."""
     from tests.web.factories import BUILD, SAMPLE_ROWS, FakeHistory, join_of, view_of
+    from tests.web.replicas import StaticReplica
     from topcoins.web.app import create_app
-    from topcoins.web.replica import StaticReplica
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

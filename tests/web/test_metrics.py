@@ -8,11 +8,12 @@ from starlette.testclient import TestClient
 from tests.web.conftest import ClientFactory
 from tests.web.factories import BUILD, SAMPLE_ROWS, FakeHistory, join_of
 from tests.web.fake_kafka import TOPICS
+from tests.web.replicas import StaticReplica
+from topcoins.history import HistoryStats
 from topcoins.settings import Settings
-from topcoins.streams.history import HistoryStats
 from topcoins.web.app import create_app
 from topcoins.web.metrics import RequestCounter, WebMetrics
-from topcoins.web.replica import StaticReplica, TopListReplica
+from topcoins.web.replica import TopListReplica
 from topcoins.web.view import TopListView
 
 

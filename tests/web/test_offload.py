@@ -9,10 +9,9 @@ import signal
 import pytest
 
 from tests.streams.snapshots import prices_of, quote, ranked, ranking_of
+from topcoins.domain import AliasTable
+from topcoins.history import HistoryReadError, decode_and_join
 from topcoins.schemas import codec
-from topcoins.streams.aliases import AliasTable
-from topcoins.streams.errors import HistoryReadError
-from topcoins.streams.history import decode_and_join
 from topcoins.web.offload import ProcessOffload
 
 pytestmark = pytest.mark.e2e  # spawns a process (about 1 s)

@@ -10,11 +10,11 @@ from openapi_spec_validator import validate
 from starlette.routing import Route
 
 from tests.web.factories import BUILD, Clock, TestClient
+from tests.web.replicas import StaticReplica
 from topcoins.settings import Settings
 from topcoins.web.app import create_app
 from topcoins.web.openapi import DESCRIBED_PATHS, TOP_LIST_PARAMETERS
 from topcoins.web.params import PARAMETERS
-from topcoins.web.replica import StaticReplica
 from topcoins.web.view import TopListView
 
 

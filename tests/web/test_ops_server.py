@@ -8,11 +8,11 @@ import httpx
 import pytest
 
 from tests.web.factories import BUILD, SAMPLE_ROWS, FakeHistory, TestClient, join_of
+from tests.web.replicas import StaticReplica
 from topcoins.brokers import free_port
 from topcoins.settings import Settings
 from topcoins.web.app import create_app
 from topcoins.web.ops_server import OpsHTTPServer
-from topcoins.web.replica import StaticReplica
 from topcoins.web.view import TopListView
 
 

@@ -25,9 +25,10 @@ from tests.web.fake_kafka import (
     status_message,
     symbols,
 )
+from tests.web.replicas import StaticReplica
 from topcoins.schemas.topics import META_KEY, Topics
 from topcoins.settings import Settings
-from topcoins.web.replica import StaticReplica, TopListReplica
+from topcoins.web.replica import TopListReplica
 from topcoins.web.view import TopListView
 
 
@@ -167,7 +168,7 @@ async def test_new_generations_are_served_while_running() -> None:
 
 async def test_start_failures_are_retried(caplog: pytest.LogCaptureFixture) -> None:
     log = FakeLog(records(generation(SAMPLE_ROWS[:1])), start_failures=2)
-    with caplog.at_level(logging.DEBUG, logger="topcoins.web.follower"):
+    with caplog.at_level(logging.DEBUG, logger="topcoins.topic_reader"):
         async with new_replica(consumer_factory=log.factory) as replica:
             await asyncio.wait_for(replica.wait_for_view(), 5)
     assert log.starts[TOP] == 3
@@ -273,7 +274,7 @@ async def test_an_end_offset_that_never_comes_does_not_block_readiness(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     log = FakeLog(backlog(3), end_offset_shortfall=-5)  # the broker over-reports
-    with caplog.at_level(logging.WARNING, logger="topcoins.web.follower"):
+    with caplog.at_level(logging.WARNING, logger="topcoins.topic_reader"):
         async with new_replica(consumer_factory=log.factory, idle_polls=3) as replica:
             await eventually(lambda: replica.caught_up)
             assert replica.view is not None and replica.view.ranking_snapshot_id == "rank-0003"

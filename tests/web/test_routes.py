@@ -7,12 +7,13 @@ import io
 import json
 import math
 
+import httpx
 import pytest
 
 from tests.web.conftest import ClientFactory
 from tests.web.factories import BUILD, SAMPLE_ROWS, Clock, coin, status, view_of
+from tests.web.replicas import StaticReplica
 from topcoins.settings import Settings
-from topcoins.web.replica import StaticReplica
 from topcoins.web.view import TopListView
 
 EXPECTED_JSON = {
@@ -182,15 +183,24 @@ def test_null_price_stays_in_place(make_client: ClientFactory, sample_view: TopL
     assert rows[4] == ["4", "WIF", ""]
 
 
+def assert_bad_request(response: httpx.Response, code: str, detail: str) -> None:
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"error": code, "detail": detail}
+
+
+@pytest.mark.parametrize("limit", ["0", "-3", "201", "ten", "2.0", ""])
+def test_a_limit_that_is_not_an_integer_from_1_to_200_is_400_json(
+    make_client: ClientFactory, sample_view: TopListView, limit: str
+) -> None:
+    response = make_client(sample_view).get(f"/?limit={limit}")
+    detail = f"limit must be an integer from 1 to 200, got '{limit}'"
+    assert_bad_request(response, "invalid_limit", detail)
+
+
 @pytest.mark.parametrize(
     ("query", "code", "detail"),
     [
-        ("limit=0", "invalid_limit", "limit must be an integer from 1 to 200, got '0'"),
-        ("limit=-3", "invalid_limit", "limit must be an integer from 1 to 200, got '-3'"),
-        ("limit=201", "invalid_limit", "limit must be an integer from 1 to 200, got '201'"),
-        ("limit=ten", "invalid_limit", "limit must be an integer from 1 to 200, got 'ten'"),
-        ("limit=2.0", "invalid_limit", "limit must be an integer from 1 to 200, got '2.0'"),
-        ("limit=", "invalid_limit", "limit must be an integer from 1 to 200, got ''"),
         (
             "limit=1&limit=2",
             "invalid_limit",
@@ -213,10 +223,7 @@ def test_null_price_stays_in_place(make_client: ClientFactory, sample_view: TopL
 def test_bad_parameters_are_400_json(
     make_client: ClientFactory, sample_view: TopListView, query: str, code: str, detail: str
 ) -> None:
-    response = make_client(sample_view).get(f"/?{query}")
-    assert response.status_code == 400
-    assert response.headers["content-type"] == "application/json"
-    assert response.json() == {"error": code, "detail": detail}
+    assert_bad_request(make_client(sample_view).get(f"/?{query}"), code, detail)
 
 
 def test_bad_parameters_are_400_even_before_data(make_client: ClientFactory) -> None:
@@ -487,26 +494,18 @@ def test_a_reported_poll_interval_sets_the_threshold(
 
 # -- GET /status -----------------------------------------------------------------------
 
-UNKNOWN = {
-    "status": "unknown",
-    "component": None,
-    "poll_interval_seconds": None,
-    "last_attempt_at": None,
-    "last_success_at": None,
-    "last_snapshot_id": None,
-    "last_error": None,
-    "last_error_kind": None,
-    "last_error_at": None,
-    "consecutive_failures": None,
-}
+# A source no producer has reported on: every field of a report is null.
+UNKNOWN = {"status": "unknown"} | dict.fromkeys(
+    "component poll_interval_seconds last_attempt_at last_success_at last_snapshot_id "  # noqa: SIM905
+    "last_error last_error_kind last_error_at consecutive_failures".split()
+)
 
 
 def test_status_without_producer_reports_still_judges_the_served_data(
     make_client: ClientFactory, sample_view: TopListView
 ) -> None:
     response = make_client(sample_view).get("/status")
-    assert response.status_code == 200
-    assert response.headers["cache-control"] == "no-cache"
+    assert (response.status_code, response.headers["cache-control"]) == (200, "no-cache")
     assert response.json() == {
         "stale": False,
         "stale_sources": [],

@@ -10,13 +10,22 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from tests.web.factories import BUILD, SAMPLE_ROWS, Clock, FakeHistory, asgi_call, join_of, view_of
+from tests.web.factories import (
+    BUILD,
+    SAMPLE_ROWS,
+    Clock,
+    FakeHistory,
+    asgi_call,
+    http_scope,
+    join_of,
+    view_of,
+)
+from tests.web.replicas import StaticReplica
 from tests.web.test_fanout import hub_of, next_generation
 from topcoins.settings import Settings
 from topcoins.web.app import create_app
 from topcoins.web.fanout import CloseReason, StreamHub
 from topcoins.web.params import STREAM_PARAMETERS, QueryParser
-from topcoins.web.replica import StaticReplica
 from topcoins.web.sse import HEARTBEAT
 from topcoins.web.stream import StreamEndpoint
 
@@ -39,21 +48,7 @@ class StreamCall:
         self.reads = reads
         self._requested = False
         self._gone = asyncio.Event()
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": "/stream",
-            "raw_path": b"/stream",
-            "root_path": "",
-            "query_string": query,
-            "headers": [(b"host", b"testserver"), *(headers or [])],
-            "client": ("127.0.0.1", 1),
-            "server": ("127.0.0.1", 80),
-            "state": {},
-        }
+        scope = http_scope("GET", "/stream", query, headers)
         self.task = asyncio.create_task(app(scope, self._receive, self._send))
 
     async def _receive(self) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from opentelemetry.trace import SpanKind
 
 from tests.web.factories import BUILD, SAMPLE_ROWS, FakeHistory, TestClient, join_of
 from tests.web.fake_kafka import TP, generation, records
+from tests.web.replicas import StaticReplica
 from tests.web.test_history import AT, AT_MOMENT
 from tests.web.test_replica import new_replica
 from topcoins.settings import Settings
@@ -14,7 +15,6 @@ from topcoins.tracing import inject_headers, start_span
 from topcoins.web.app import create_app
 from topcoins.web.history import HistoricalLists
 from topcoins.web.params import Format
-from topcoins.web.replica import StaticReplica
 
 
 def test_applying_a_meta_continues_the_writers_trace(spans):

@@ -23,9 +23,9 @@ class CallLog:
     """Counts every provider call per endpoint and keeps the last ``keep`` unix times, and
     the CoinMarketCap credits charged (for ``/v1/key/info``)."""
 
-    def __init__(self, keep: int = 1000, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, keep: int = 1000, unix_now: Callable[[], float] = time.time) -> None:
         self.keep = keep
-        self.clock = clock
+        self.unix_now = unix_now
         self._endpoints: dict[tuple[str, str], _Endpoint] = {}
         self._credits: deque[tuple[float, int]] = deque()
 
@@ -35,11 +35,11 @@ class CallLog:
             (provider, path), _Endpoint(recent=deque(maxlen=self.keep))
         )
         endpoint.count += 1
-        endpoint.recent.append(self.clock())
+        endpoint.recent.append(self.unix_now())
 
     def charge(self, credits: int) -> None:
         """Record ``credits`` CoinMarketCap credits charged now (kept for 32 days)."""
-        now = self.clock()
+        now = self.unix_now()
         while self._credits and self._credits[0][0] < now - _CREDIT_HORIZON:
             self._credits.popleft()
         if credits:
@@ -51,7 +51,7 @@ class CallLog:
 
     def calls_made(self, provider: str) -> dict[str, int]:
         """Calls to ``provider`` per window, shaped like CryptoCompare's ``calls_made``."""
-        now = self.clock()
+        now = self.unix_now()
         endpoints = [e for (p, _), e in self._endpoints.items() if p == provider]
         total = sum(e.count for e in endpoints)
 

@@ -5,8 +5,9 @@ Every error is ``{"error": "<code>", "detail": "<what to fix>"}`` with a 4xx sta
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -49,6 +50,17 @@ async def _body(request: Request, *required: str) -> Mapping[str, Any]:
     return payload
 
 
+@contextlib.contextmanager
+def _asset_errors() -> Iterator[None]:
+    """A change to the market that fails: an unknown asset is a 404, a bad value a 400."""
+    try:
+        yield
+    except UnknownAssetError as exc:
+        raise ControlError(404, "unknown_asset", str(exc)) from exc
+    except ValueError as exc:
+        raise ControlError(400, "invalid_value", str(exc)) from exc
+
+
 async def healthz(request: Request) -> Response:
     """``GET /healthz``: the emulator is up."""
     return JSONResponse({"status": "ok"})
@@ -66,7 +78,7 @@ async def faults(request: Request) -> Response:
     if request.method == "POST":
         payload = await _body(request)
         try:
-            providers, fault = parse_fault_request(payload, book.clock())
+            providers, fault = parse_fault_request(payload, book.monotonic())
         except ValueError as exc:
             raise ControlError(400, "invalid_fault", str(exc)) from exc
         book.set(providers, fault)
@@ -80,12 +92,8 @@ async def set_price(request: Request) -> Response:
     if type(payload["cmc_id"]) is not int:
         raise ControlError(400, "invalid_value", "cmc_id must be an integer")
     market = emulator_state(request).market
-    try:
+    with _asset_errors():
         asset = market.set_price(payload["cmc_id"], payload["price_usd"])
-    except UnknownAssetError as exc:
-        raise ControlError(404, "unknown_asset", str(exc)) from exc
-    except ValueError as exc:
-        raise ControlError(400, "invalid_value", str(exc)) from exc
     return JSONResponse(
         {"cmc_id": asset.cmc_id, "symbol": asset.cc_symbol, "price_usd": market.price(asset)}
     )
@@ -97,12 +105,8 @@ async def set_volume(request: Request) -> Response:
     if not isinstance(payload["symbol"], str):
         raise ControlError(400, "invalid_value", "symbol must be a CryptoCompare symbol string")
     market = emulator_state(request).market
-    try:
+    with _asset_errors():
         asset = market.set_volume(payload["symbol"], payload["volume_24h_usd"])
-    except UnknownAssetError as exc:
-        raise ControlError(404, "unknown_asset", str(exc)) from exc
-    except ValueError as exc:
-        raise ControlError(400, "invalid_value", str(exc)) from exc
     position = market.ranking().index(asset) + 1
     return JSONResponse(
         {

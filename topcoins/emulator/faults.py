@@ -71,8 +71,8 @@ def parse_fault_request(payload: Any, now: float) -> tuple[tuple[str, ...], Faul
 class FaultBook:
     """The active fault per provider."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self.clock = clock
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.monotonic = monotonic
         self._faults: dict[str, Fault] = {}
 
     def set(self, providers: tuple[str, ...], fault: Fault | None) -> None:
@@ -88,7 +88,7 @@ class FaultBook:
         fault = self._faults.get(provider)
         if fault is None:
             return None
-        if fault.until is not None and self.clock() >= fault.until:
+        if fault.until is not None and self.monotonic() >= fault.until:
             del self._faults[provider]
             return None
         if fault.remaining is not None:
@@ -99,7 +99,7 @@ class FaultBook:
 
     def describe(self) -> dict[str, Any]:
         """Active faults by provider (expired ones are dropped first)."""
-        now = self.clock()
+        now = self.monotonic()
         for provider, fault in list(self._faults.items()):
             if fault.until is not None and now >= fault.until:
                 del self._faults[provider]

@@ -14,11 +14,13 @@ import contextlib
 import math
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from topcoins.emulator.universe import Asset, Universe
+
+K = TypeVar("K")
 
 __all__ = ["Market", "UnknownAssetError", "drift"]
 
@@ -30,6 +32,14 @@ class UnknownAssetError(LookupError):
     """No asset has that CoinMarketCap id or CryptoCompare symbol."""
 
 
+def _find(assets: Mapping[K, Asset], key: K, missing: str) -> Asset:
+    """``assets[key]``, or ``UnknownAssetError(missing)``."""
+    asset = assets.get(key)
+    if asset is None:
+        raise UnknownAssetError(missing)
+    return asset
+
+
 def _is_stable(asset: Asset) -> bool:
     names = f"{asset.key} {asset.name}".upper()
     return 0.97 < asset.price_usd < 1.03 and ("USD" in names or "DAI" in names)
@@ -39,14 +49,14 @@ class Market:
     """Current price and 24h volume of every asset in a universe, plus ground-truth views."""
 
     def __init__(
-        self, universe: Universe, seed: int = 42, clock: Callable[[], float] = time.time
+        self, universe: Universe, seed: int = 42, unix_now: Callable[[], float] = time.time
     ) -> None:
         self.universe = universe
         self.paused = False
         self.ticks = 0
         self._rng = random.Random(seed)
-        self._clock = clock
-        self.updated_at = clock()
+        self._unix_now = unix_now
+        self.updated_at = unix_now()
         self._price = {a.key: a.price_usd for a in universe}
         self._volume = {a.key: a.volume_24h_usd for a in universe}
         self._anchor = {
@@ -88,28 +98,32 @@ class Market:
             log_volume += _VOLUME_PULL * (volume_anchor - log_volume) + _VOLUME_SIGMA * gauss(0, 1)
             self._price[key], self._volume[key] = math.exp(log_price), math.exp(log_volume)
         self.ticks += 1
-        self.updated_at = self._clock()
+        self.updated_at = self._unix_now()
 
     def set_price(self, cmc_id: int, price_usd: float) -> Asset:
         """Set the USD price of the asset CoinMarketCap lists as ``cmc_id``."""
-        asset = self.universe.by_cmc_id.get(cmc_id)
-        if asset is None:
-            raise UnknownAssetError(f"no CoinMarketCap listing has id {cmc_id}")
-        _check_positive("price_usd", price_usd)
-        self._price[asset.key] = price_usd
-        self._anchor[asset.key] = (math.log(price_usd), self._anchor[asset.key][1])
-        self.updated_at = self._clock()
-        return asset
+        asset = _find(self.universe.by_cmc_id, cmc_id, f"no CoinMarketCap listing has id {cmc_id}")
+        return self._set(asset, price_usd=price_usd)
 
     def set_volume(self, cc_symbol: str, volume_24h_usd: float) -> Asset:
         """Set the 24h total volume (USD) of the asset CryptoCompare ranks as ``cc_symbol``."""
-        asset = self.universe.by_cc_symbol.get(cc_symbol)
-        if asset is None:
-            raise UnknownAssetError(f"CryptoCompare ranks no asset with symbol {cc_symbol!r}")
-        _check_positive("volume_24h_usd", volume_24h_usd)
-        self._volume[asset.key] = volume_24h_usd
-        self._anchor[asset.key] = (self._anchor[asset.key][0], math.log(volume_24h_usd))
-        self.updated_at = self._clock()
+        missing = f"CryptoCompare ranks no asset with symbol {cc_symbol!r}"
+        asset = _find(self.universe.by_cc_symbol, cc_symbol, missing)
+        return self._set(asset, volume_24h_usd=volume_24h_usd)
+
+    def _set(
+        self, asset: Asset, *, price_usd: float | None = None, volume_24h_usd: float | None = None
+    ) -> Asset:
+        """Set ``asset``'s price or volume and anchor its drift there."""
+        log_price, log_volume = self._anchor[asset.key]
+        if price_usd is not None:
+            _check_positive("price_usd", price_usd)
+            self._price[asset.key], log_price = price_usd, math.log(price_usd)
+        if volume_24h_usd is not None:
+            _check_positive("volume_24h_usd", volume_24h_usd)
+            self._volume[asset.key], log_volume = volume_24h_usd, math.log(volume_24h_usd)
+        self._anchor[asset.key] = (log_price, log_volume)
+        self.updated_at = self._unix_now()
         return asset
 
     def ranking(self) -> list[Asset]:

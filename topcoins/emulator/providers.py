@@ -127,10 +127,18 @@ def _cmc_params(query: Mapping[str, str]) -> dict[str, Any]:
     return {"start": start, "limit": limit, "sort": sort, "descending": direction == "desc"}
 
 
+async def _cmc_admission(
+    state: EmulatorState, request: Request, now: float
+) -> tuple[Fault | None, Response | None]:
+    """The fault this CoinMarketCap call gets, and what it answers before its parameters are
+    read (a fault or a key error), if anything."""
+    fault = await _take_fault(state, "coinmarketcap", request)
+    return fault, _cmc_refusal(state, request, fault, now)
+
+
 def _cmc_refusal(
     state: EmulatorState, request: Request, fault: Fault | None, now: float
 ) -> Response | None:
-    """What a CoinMarketCap call gets before its parameters are read: a fault or a key error."""
     mode = fault.mode if fault else None
     if fault is not None and mode == "server_error":
         return _server_error(fault)
@@ -150,8 +158,7 @@ def _cmc_refusal(
 async def cmc_listings_latest(request: Request) -> Response:
     """``GET /v1/cryptocurrency/listings/latest``."""
     state, now = emulator_state(request), time.time()
-    fault = await _take_fault(state, "coinmarketcap", request)
-    refusal = _cmc_refusal(state, request, fault, now)
+    fault, refusal = await _cmc_admission(state, request, now)
     if refusal is not None:
         return refusal
     try:
@@ -183,8 +190,7 @@ def _cmc_ids(query: Mapping[str, str], known: Mapping[int, Any]) -> list[int]:
 async def cmc_quotes_latest(request: Request) -> Response:
     """``GET /v2/cryptocurrency/quotes/latest?id=1,1027``: listing items keyed by id."""
     state, now = emulator_state(request), time.time()
-    fault = await _take_fault(state, "coinmarketcap", request)
-    refusal = _cmc_refusal(state, request, fault, now)
+    fault, refusal = await _cmc_admission(state, request, now)
     if refusal is not None:
         return refusal
     everything = max(1, len(state.market.listings()))
@@ -205,8 +211,7 @@ async def cmc_quotes_latest(request: Request) -> Response:
 async def cmc_key_info_route(request: Request) -> Response:
     """``GET /v1/key/info``: the plan and this key's usage (requests and credits)."""
     state, now = emulator_state(request), time.time()
-    fault = await _take_fault(state, "coinmarketcap", request)
-    refusal = _cmc_refusal(state, request, fault, now)
+    fault, refusal = await _cmc_admission(state, request, now)
     if refusal is not None:
         return refusal
     minute = state.calls.calls_made("coinmarketcap")["minute"]
@@ -246,10 +251,16 @@ def _cc_params(query: Mapping[str, str]) -> tuple[int, int]:
     return page, min(max(limit, _CC_LIMITS[0]), _CC_LIMITS[1])
 
 
-async def cc_totalvolfull(request: Request) -> Response:
-    """``GET /data/top/totalvolfull``."""
-    state, now = emulator_state(request), time.time()
+async def _cc_admission(
+    state: EmulatorState, request: Request
+) -> tuple[Fault | None, Response | None]:
+    """The fault this CryptoCompare call gets, and what it answers before its parameters are
+    read (a fault or a key error), if anything."""
     fault = await _take_fault(state, "cryptocompare", request)
+    return fault, _cc_refusal(state, request, fault)
+
+
+def _cc_refusal(state: EmulatorState, request: Request, fault: Fault | None) -> Response | None:
     mode = fault.mode if fault else None
     if fault is not None and mode == "server_error":
         return _server_error(fault)
@@ -257,6 +268,15 @@ async def cc_totalvolfull(request: Request) -> Response:
         return _json(cc_rate_limit(state.calls.calls_made("cryptocompare")), fault)
     if mode == "auth" or not _cc_key_ok(request, state.config.cryptocompare_api_key):
         return _json(cc_error(CC_AUTH_MESSAGE, 1), fault)
+    return None
+
+
+async def cc_totalvolfull(request: Request) -> Response:
+    """``GET /data/top/totalvolfull``."""
+    state, now = emulator_state(request), time.time()
+    fault, refusal = await _cc_admission(state, request)
+    if refusal is not None:
+        return refusal
     try:
         page, limit = _cc_params(request.query_params)
     except _ParamError as exc:
@@ -267,14 +287,9 @@ async def cc_totalvolfull(request: Request) -> Response:
 async def cc_rate_limit_route(request: Request) -> Response:
     """``GET /stats/rate/limit``: calls made and left per window."""
     state = emulator_state(request)
-    fault = await _take_fault(state, "cryptocompare", request)
-    mode = fault.mode if fault else None
-    if fault is not None and mode == "server_error":
-        return _server_error(fault)
-    if mode == "rate_limit":
-        return _json(cc_rate_limit(state.calls.calls_made("cryptocompare")), fault)
-    if mode == "auth" or not _cc_key_ok(request, state.config.cryptocompare_api_key):
-        return _json(cc_error(CC_AUTH_MESSAGE, 1), fault)
+    fault, refusal = await _cc_admission(state, request)
+    if refusal is not None:
+        return refusal
     return _json(cc_rate_limit_stats(state.calls.calls_made("cryptocompare")), fault)
 
 

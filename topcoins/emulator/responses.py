@@ -14,6 +14,7 @@ from typing import Any
 
 from topcoins.emulator.market import Market
 from topcoins.emulator.universe import Asset
+from topcoins.formats import iso_utc
 
 __all__ = [
     "CC_AUTH_MESSAGE",
@@ -43,7 +44,7 @@ CMC_CALLS_PER_MINUTE = 30
 
 def iso(moment: float) -> str:
     """A unix time as CoinMarketCap writes it: ``2022-12-16T18:07:21.385Z``."""
-    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+    return iso_utc(datetime.fromtimestamp(moment, UTC))
 
 
 # --- CoinMarketCap -----------------------------------------------------------------------

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from aiokafka.errors import KafkaError
 
 from topcoins.producers.errors import BadResponseError, RateLimitError, UpstreamError
+from topcoins.producers.memory import release_freed_memory
 from topcoins.producers.metrics import ProducerMetrics
 from topcoins.producers.ratelimit import WaitInterrupted
 from topcoins.producers.retry import RetryPolicy, Sleep, interruptible_sleep, with_retries
@@ -77,6 +78,7 @@ class Poller:
         while not self.stop.is_set():
             started = self.monotonic()
             await self.poll_once()
+            release_freed_memory()  # a large answer's pages, back to the OS between polls
             remaining = max(0.0, self.interval - (self.monotonic() - started))
             if await self.sleep(remaining, self.stop):
                 break

@@ -46,8 +46,9 @@ class SnapshotPublisher(AsyncLifecycle):
     supports it (``enable_idempotence=True``, chosen by ``KAFKA_IDEMPOTENCE``, see
     ``topcoins.kafka_access.use_idempotence``). Without it a retried send may write a
     snapshot twice; both copies carry the same ``snapshot_id``. ``client_options`` are the
-    security options (``kafka_client_options``). ``stop()`` flushes and is
-    safe to call twice; a stopped publisher cannot be started again.
+    security options (``kafka_client_options``). No linger: a poll publishes one snapshot,
+    so waiting for more messages would only delay it. ``stop()`` flushes and is safe to
+    call twice; a stopped publisher cannot be started again.
     """
 
     def __init__(
@@ -57,7 +58,7 @@ class SnapshotPublisher(AsyncLifecycle):
         *,
         enable_idempotence: bool = False,
         compression_type: str | None = "gzip",
-        linger_ms: int = 5,
+        linger_ms: int = 0,
         max_request_size: int = MAX_REQUEST_SIZE,
         request_timeout_ms: int = 30000,
         producer_factory: Callable[..., AIOKafkaProducer] = AIOKafkaProducer,

@@ -17,6 +17,7 @@ from topcoins.domain import AliasTable
 from topcoins.settings import Settings
 from topcoins.streams.agents import WorkerAgents, register_agents
 from topcoins.streams.credentials import faust_credentials
+from topcoins.streams.generations import DirectSend
 from topcoins.streams.metrics import WorkerMetrics
 from topcoins.streams.progress import AgentProgress
 from topcoins.streams.readiness import WorkerReadiness
@@ -88,7 +89,10 @@ def build_worker(
     tables = declare_tables(app)
     metrics = WorkerMetrics(registry)
     updater = TopListUpdater(
-        tables, topics.top, aliases if aliases is not None else AliasTable.load(), metrics
+        tables,
+        DirectSend(topics.top),
+        aliases if aliases is not None else AliasTable.load(),
+        metrics,
     )
     inputs = {topics.ranks.get_topic_name(), topics.prices.get_topic_name()}
     progress = AgentProgress(app, inputs, metrics)

@@ -20,17 +20,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
+from typing import Protocol
 
-from faust.types import TableT, TopicT
+from faust.types import RecordMetadata, TableT, TopicT
 
 from topcoins.domain import JoinResult
 from topcoins.schemas import codec
 from topcoins.schemas.topics import META_KEY
-from topcoins.streams.faults import KillAfterRows
+from topcoins.streams.faults import Fault
 from topcoins.streams.metrics import WorkerMetrics
 from topcoins.tracing import inject_headers
 
-__all__ = ["PRODUCER", "GenerationWriter", "generation_headers"]
+__all__ = ["PRODUCER", "DirectSend", "GenerationWriter", "TopSender", "generation_headers"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +40,37 @@ logger = logging.getLogger(__name__)
 PRODUCER = "stream-worker"
 
 
+class TopSender(Protocol):
+    """What the writer needs of the top topic: queue a message, await its delivery later."""
+
+    async def send(
+        self, *, key: str, value: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> Awaitable[object]:
+        """Queue one message; the result resolves once it is acknowledged."""
+        ...
+
+
+class DirectSend:
+    """``top.send(key=, value=, headers=)`` straight to the app's producer, without Faust's
+    per-message machinery (codecs, sensors, future messages): the rows are bytes already
+    and a generation is up to ``RANKING_DEPTH`` of them (``benchmarks/freshness.py``)."""
+
+    def __init__(self, top: TopicT) -> None:
+        self.top = top
+
+    async def send(
+        self, *, key: str, value: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> Awaitable[RecordMetadata]:
+        """Queue one message in the producer; the result resolves once it is acknowledged."""
+        return await self.top.app.producer.send(
+            self.top.get_topic_name(), key.encode(), value, None, None, headers
+        )
+
+
 class GenerationWriter:
     """Writes generations to ``top`` and mirrors the rows in ``top_coins`` (symbol -> bytes)."""
 
-    def __init__(self, top: TopicT, top_coins: TableT, metrics: WorkerMetrics) -> None:
+    def __init__(self, top: TopSender, top_coins: TableT, metrics: WorkerMetrics) -> None:
         self.top = top
         self.top_coins = top_coins
         self.metrics = metrics
@@ -51,7 +80,7 @@ class GenerationWriter:
         self._rewrite_all = True
         self._generations = 0  # generations this process started to publish
         # Test-only (``streams/faults.py``): die after some rows of one generation.
-        self.fault: KillAfterRows | None = None
+        self.fault: Fault | None = None
 
     def expect_rows(self, symbols: set[str]) -> None:
         """Rows found live on the top topic at start: the first generation tombstones those
@@ -71,7 +100,11 @@ class GenerationWriter:
         departed = sorted((set(top_coins.keys()) | self._rows_found_at_start) - encoded.keys())
         headers = inject_headers(generation_headers(result))  # + traceparent when traced
         self._generations += 1
-        kill_after = self.fault.rows_before_exit(self._generations) if self.fault else None
+        kill_after = (
+            self.fault.rows_before_exit(self._generations, [row.symbol for row, _ in changed])
+            if self.fault
+            else None
+        )
         # Each ``send`` returns once the message is queued in the producer, so the queue
         # (and the single partition) holds them in this order; then wait for delivery.
         deliveries = []

@@ -8,9 +8,9 @@ failure exits with status 1 and a one-line reason; status 2 when Kafka refuses t
 credentials or certificates (the reason names the setting to fix).
 
 Test-only: ``TOPCOINS_TEST_KILL_AFTER_ROWS=g:k`` makes the worker exit with status 137
-once the first ``k`` rows of the ``g``-th generation it publishes are delivered
-(``streams/faults.py``), so that a test kills it in the middle of a generation at an
-exact point. Never set it in a deployment.
+once the first ``k`` rows of the ``g``-th generation it publishes are delivered, and
+``row:SYMBOL`` once that symbol's row is (``streams/faults.py``), so that a test kills it
+in the middle of a generation at an exact point. Never set it in a deployment.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from topcoins.ops import OpsServer
 from topcoins.settings import Settings
 from topcoins.streams.app import StreamWorker, build_worker
 from topcoins.streams.errors import StreamsError
-from topcoins.streams.faults import KillAfterRows
+from topcoins.streams.faults import Fault, parse_fault
 from topcoins.streams.output_keys import live_row_keys
 from topcoins.tracing import configure_tracing
 
@@ -137,17 +137,17 @@ def ops_server(settings: Settings, parts: StreamWorker) -> OpsServer:
     )
 
 
-def armed_fault(environ: Mapping[str, str]) -> KillAfterRows | None:
+def armed_fault(environ: Mapping[str, str]) -> Fault | None:
     """The test-only fault ``TOPCOINS_TEST_KILL_AFTER_ROWS`` asks for, if any;
     ``ValueError`` (naming the variable) when it is malformed."""
     text = environ.get(TEST_FAULT_VARIABLE, "").strip()
     if not text:
         return None
     try:
-        fault = KillAfterRows.parse(text)
+        fault = parse_fault(text)
     except ValueError as exc:
         raise ValueError(f"{TEST_FAULT_VARIABLE}: {exc}") from None
-    logger.warning("test fault armed", extra={"generation": fault.generation, "rows": fault.rows})
+    logger.warning("test fault armed", extra={"fault": repr(fault)})
     return fault
 
 

@@ -33,14 +33,13 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from faust.types import TopicT
 from faust.types.tuples import Message
 
 from topcoins.domain import AliasTable, JoinResult, join_top_list
 from topcoins.schemas import codec
 from topcoins.schemas.records import PriceSnapshot, RankingSnapshot, Snapshot
 from topcoins.schemas.stamps import from_future
-from topcoins.streams.generations import GenerationWriter
+from topcoins.streams.generations import GenerationWriter, TopSender
 from topcoins.streams.metrics import WorkerMetrics
 from topcoins.streams.tables import SnapshotKind, WorkerTables
 from topcoins.tracing import enabled as tracing_enabled
@@ -72,7 +71,7 @@ class TopListUpdater:
     """Applies input snapshots to the tables and the top topic, one message at a time."""
 
     def __init__(
-        self, tables: WorkerTables, top: TopicT, aliases: AliasTable, metrics: WorkerMetrics
+        self, tables: WorkerTables, top: TopSender, aliases: AliasTable, metrics: WorkerMetrics
     ) -> None:
         self.tables = tables
         self.aliases = aliases

@@ -28,6 +28,7 @@ on the first ``at`` question) and closes it on shutdown. A reader passed to
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
@@ -47,13 +48,15 @@ from topcoins.tracing import context_from_headers, start_span
 from topcoins.web.admission import AtAdmission
 from topcoins.web.errors import HistoryNotFound, HistoryReadFailed, InvalidParameter
 from topcoins.web.params import Format
-from topcoins.web.rendered import render_historical
+from topcoins.web.rendered import HistoricalView, render_historical
 from topcoins.web.responses import PreparedResponse
 from topcoins.web.view import TopListView
 
 __all__ = ["HistoricalLists", "HistoryLookup", "history_reader", "view_of_join"]
 
 logger = logging.getLogger(__name__)
+
+PAST_LISTS_CACHED = 64  # encoded past lists kept (one per joined list the reader gave)
 
 
 class HistoryLookup(Protocol):
@@ -75,6 +78,7 @@ class HistoricalLists:
         self, reader: HistoryLookup | None = None, admission: AtAdmission | None = None
     ) -> None:
         self.reader = reader
+        self._pasts: OrderedDict[int, tuple[JoinResult, HistoricalView]] = OrderedDict()
         defaults = Settings()
         self.admission = admission or AtAdmission(
             defaults.at_max_waiting, defaults.at_timeout_seconds
@@ -116,7 +120,23 @@ class HistoricalLists:
                 "answering an at= question failed", exc_info=exc, extra={"at": iso_utc(at)}
             )
             raise HistoryReadFailed() from exc
-        return render_historical(view_of_join(result), at, fmt, limit)
+        return render_historical(self._past(result), at, fmt, limit)
+
+    def _past(self, result: JoinResult) -> HistoricalView:
+        """``result`` encoded, from a small LRU cache: the reader hands out the same
+        ``JoinResult`` for every moment that falls on one snapshot pair, so only the first
+        of them encodes the rows."""
+        key = id(result)
+        cached = self._pasts.get(key)
+        if cached is not None and cached[0] is result:  # held below, so the id is its own
+            self._pasts.move_to_end(key)
+            return cached[1]
+        past = HistoricalView(view_of_join(result))
+        self._pasts[key] = (result, past)
+        self._pasts.move_to_end(key)
+        if len(self._pasts) > PAST_LISTS_CACHED:
+            self._pasts.popitem(last=False)
+        return past
 
 
 def view_of_join(result: JoinResult) -> TopListView:

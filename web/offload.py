@@ -7,6 +7,8 @@ loop then waits up to the interpreter's switch interval (5 ms) at every wake-up
 ``topcoins.history.decode_and_join`` its raw bytes in a one-process pool and gets
 the joined list back (pickled, well under a millisecond).
 
+The worker process runs at a lower CPU priority than the web process (``nice`` +10): on
+a busy machine the live list is scheduled first and ``at`` answers take what is left.
 The worker process starts (``spawn``: no fork of a process with a running event loop) on
 the first call, so a web process that is never asked ``at`` never starts one; the first
 call pays for it (about a second). A worker that dies is replaced, and the request that
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -26,9 +29,19 @@ from typing import Any
 from topcoins.history import HistoryReadError
 from topcoins.lifecycle import AsyncLifecycle, LifecycleState
 
-__all__ = ["ProcessOffload"]
+__all__ = ["WORKER_NICENESS", "ProcessOffload"]
 
 logger = logging.getLogger(__name__)
+
+WORKER_NICENESS = 10  # added to the web process's niceness (capped at 19 by the kernel)
+
+
+def _lower_priority() -> None:
+    """Run this worker process below its parent's CPU priority."""
+    try:
+        os.nice(WORKER_NICENESS)
+    except OSError as exc:  # not allowed here: the worker runs at its parent's priority
+        logger.warning("could not lower the history worker's priority", exc_info=exc)
 
 
 class ProcessOffload(AsyncLifecycle):
@@ -40,7 +53,7 @@ class ProcessOffload(AsyncLifecycle):
 
     def _new_pool(self) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(self.workers, mp_context=context)
+        return ProcessPoolExecutor(self.workers, mp_context=context, initializer=_lower_priority)
 
     async def _start(self) -> None:
         """Accept calls (the worker process starts on the first one)."""

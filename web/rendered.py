@@ -26,8 +26,8 @@ Headers of every ``GET /`` answer (and of its 304):
 * ``X-Data-Stale``: ``true`` when any source is stale, else ``false``.
 * ``Cache-Control: no-cache`` and ``Vary: Accept``.
 
-A historical answer (``GET /?at=``, ``render_historical``) is encoded on each request
-(it is not the hot path; the history reader caches the joins). It has the same ``data``
+A historical answer (``GET /?at=``, ``render_historical``) encodes its rows once per
+snapshot pair (``HistoricalView``) and its ``meta`` on each request. It has the same ``data``
 and CSV rows, the ``meta`` of ``encoding.historical_meta``, the same ``Last-Modified``,
 ``Cache-Control`` and ``Vary``, no ``X-Data-Age`` / ``X-Data-Stale`` (it carries no ages),
 and a strong ``ETag`` of its bytes in both formats, as its body never changes with time.
@@ -58,7 +58,7 @@ from topcoins.web.responses import CSV_MEDIA_TYPE, JSON_MEDIA_TYPE, PreparedResp
 from topcoins.web.stages import STAGE_SECONDS
 from topcoins.web.view import TopListView
 
-__all__ = ["TOP_LIST_HEADERS", "RenderedView", "render_historical"]
+__all__ = ["TOP_LIST_HEADERS", "HistoricalView", "RenderedView", "render_historical"]
 
 # Every answer of GET / may be revalidated with its ETag, and depends on Accept.
 TOP_LIST_HEADERS = {"Cache-Control": "no-cache", "Vary": "Accept"}
@@ -184,17 +184,40 @@ class RenderedView:
         return _Part(head, _digest(head + repr(members).encode("utf-8")))
 
 
-def render_historical(view: TopListView, at: datetime, fmt: Format, limit: int) -> PreparedResponse:
-    """The answer to ``GET /?at=...&format=fmt&limit=limit``, ``view`` being the list as it
+class HistoricalView:
+    """One past list (``GET /?at=``) with its rows encoded once, on first use: many ``at``
+    moments fall on the same snapshot pair, and only the ``meta`` differs between them."""
+
+    def __init__(self, view: TopListView) -> None:
+        self.view = view
+        self.last_modified = _last_modified(view)
+        self._json_items: tuple[bytes, ...] | None = None
+        self._csv_rows: tuple[bytes, ...] | None = None
+
+    def json_items(self) -> tuple[bytes, ...]:
+        """Every row as a JSON ``data`` item."""
+        if self._json_items is None:
+            self._json_items = tuple(json_item(entry) for entry in self.view.entries)
+        return self._json_items
+
+    def csv_rows(self) -> tuple[bytes, ...]:
+        """Every row as a CSV line."""
+        if self._csv_rows is None:
+            self._csv_rows = tuple(csv_row(entry) for entry in self.view.entries)
+        return self._csv_rows
+
+
+def render_historical(
+    past: HistoricalView, at: datetime, fmt: Format, limit: int
+) -> PreparedResponse:
+    """The answer to ``GET /?at=...&format=fmt&limit=limit``, ``past`` being the list as it
     was at ``at`` (see the module docstring for its headers)."""
-    headers = {**TOP_LIST_HEADERS, "Last-Modified": _last_modified(view)}
-    shown = view.entries[:limit]
+    headers = {**TOP_LIST_HEADERS, "Last-Modified": past.last_modified}
     if fmt is Format.CSV:
-        body = csv_body(tuple(csv_row(entry) for entry in shown), limit)
+        body = csv_body(past.csv_rows(), limit)
         return PreparedResponse.build(body, CSV_MEDIA_TYPE, headers)
-    meta = json.dumps(historical_meta(view, at, limit), separators=(",", ":"))
-    items = tuple(json_item(entry) for entry in shown)
-    body = b"".join((json_data(items, limit), meta.encode("utf-8"), b"}"))
+    meta = json.dumps(historical_meta(past.view, at, limit), separators=(",", ":"))
+    body = b"".join((json_data(past.json_items(), limit), meta.encode("utf-8"), b"}"))
     return PreparedResponse.build(body, JSON_MEDIA_TYPE, headers)
 
 

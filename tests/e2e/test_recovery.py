@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 import signal
 import time
@@ -36,6 +37,7 @@ from topcoins.dev import DevStack
 from topcoins.schemas import codec
 from topcoins.schemas.records import PriceSnapshot, RankingSnapshot
 from topcoins.schemas.topics import META_KEY
+from topcoins.streams.faults import KILLED_STATUS
 from topcoins.supervisor import Component
 
 pytestmark = pytest.mark.e2e
@@ -120,36 +122,6 @@ def test_a_worker_killed_mid_processing_loses_and_doubles_nothing(stack):
     print(f"{attempt} kill(s), {partial} with a generation half written")
 
 
-async def _kill_when_seen(
-    bootstrap_servers: str,
-    topic: str,
-    key: bytes,
-    start: Callable[[], None],
-    kill: Callable[[], None],
-) -> None:
-    """Read ``topic`` from its end, call ``start``, then ``kill`` on the first message keyed
-    ``key``."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, group_id=None, fetch_max_wait_ms=5
-    )
-    await consumer.start()
-    try:
-        tp = TopicPartition(topic, 0)
-        consumer.assign([tp])
-        await consumer.seek_to_end(tp)
-        await consumer.position(tp)
-        start()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            batches = await consumer.getmany(tp, timeout_ms=50)
-            if any(message.key == key for message in batches.get(tp, [])):
-                kill()
-                return
-        raise TimeoutError(f"no message keyed {key!r} on {topic} within 30 s")
-    finally:
-        await consumer.stop()
-
-
 def test_a_row_written_just_before_a_crash_is_tombstoned_when_its_symbol_leaves(stack):
     """The top topic's contract: one row per ranked asset, a tombstone when it leaves."""
     pause_and_settle(stack)
@@ -160,19 +132,15 @@ def test_a_row_written_just_before_a_crash_is_tombstoned_when_its_symbol_leaves(
     newcomer = ranking[DEPTH + 5]["symbol"]  # just outside the list
     top_volume = ranking[0]["volume_24h_usd"]
 
-    # The newcomer jumps to #1: the next generation rewrites every row, the newcomer's
-    # first. The worker dies as soon as that row is on the topic.
-    asyncio.run(
-        _kill_when_seen(
-            bootstrap,
-            names.top.name,
-            newcomer.encode(),
-            lambda: emulator(
-                stack, "assets/volume", {"symbol": newcomer, "volume_24h_usd": top_volume * 3}
-            ),
-            lambda: supervisor.kill("worker", signal.SIGKILL),
-        )
-    )
+    # The worker is restarted armed to die right after the newcomer's row is delivered
+    # (``streams/faults.py``). The newcomer jumps to #1: the next generation rewrites every
+    # row, the newcomer's first, and the worker dies before the others and the meta.
+    worker = supervisor.components["worker"]
+    supervisor.stop("worker")
+    armed = {**worker.env, "TOPCOINS_TEST_KILL_AFTER_ROWS": f"row:{newcomer}"}
+    dying = supervisor.start(dataclasses.replace(worker, env=armed))
+    emulator(stack, "assets/volume", {"symbol": newcomer, "volume_24h_usd": top_volume * 3})
+    assert dying.wait(90) == KILLED_STATUS, "the armed worker did not die after the row"
     cut_short = read_top_topic(stack)
     assert newcomer in cut_short.rows
     assert cut_short.last_key != META_KEY.encode(), "the worker finished the generation"
@@ -185,7 +153,8 @@ def test_a_row_written_just_before_a_crash_is_tombstoned_when_its_symbol_leaves(
         30,
         "a ranking without the newcomer",
     )
-    supervisor.restart("worker")
+    supervisor.stop("worker")  # reaps the dead one (and closes its log)
+    supervisor.start(worker)
     wait_for_joins(stack, 2, "joins of the restarted worker")
     truth = expected_top(emulator(stack, "state"))
     wait_until_served(stack, lambda served: served == truth)

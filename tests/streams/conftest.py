@@ -25,7 +25,7 @@ def worker(registry):
 def top(worker, monkeypatch):
     """Records what the agents send to the top topic."""
     recorder = TopTopicRecorder()
-    monkeypatch.setattr(worker.topics.top, "send", recorder.send)
+    monkeypatch.setattr(worker.updater.writer, "top", recorder)
     return recorder
 
 

@@ -23,7 +23,7 @@ def worker():
 @pytest.fixture
 def top(worker, monkeypatch):
     recorder = TopTopicRecorder()
-    monkeypatch.setattr(worker.topics.top, "send", recorder.send)
+    monkeypatch.setattr(worker.updater.writer, "top", recorder)
     return recorder
 
 

@@ -12,7 +12,7 @@ import pytest
 from topcoins.ops import OpsServer
 from topcoins.settings import Settings
 from topcoins.streams import main
-from topcoins.streams.faults import KillAfterRows
+from topcoins.streams.faults import KillAfterRow, KillAfterRows
 from topcoins.streams.main import OpsService, armed_fault, run_worker
 
 
@@ -69,14 +69,27 @@ async def test_ops_service_serves_while_running():
 
 @pytest.mark.parametrize(
     ("text", "parsed"),
-    [("2:3", KillAfterRows(2, 3)), (" 1:0 ", KillAfterRows(1, 0)), ("", None)],
+    [
+        ("2:3", KillAfterRows(2, 3)),
+        (" 1:0 ", KillAfterRows(1, 0)),
+        ("row:BTC", KillAfterRow("BTC")),
+        ("", None),
+    ],
 )
 def test_the_fault_variable_is_parsed(text, parsed):
     assert armed_fault({"TOPCOINS_TEST_KILL_AFTER_ROWS": text}) == parsed
     assert armed_fault({}) is None
 
 
-@pytest.mark.parametrize("text", ["2", "a:3", "0:3", "2:-1", "2:3:4"])
+@pytest.mark.parametrize("text", ["2", "a:3", "0:3", "2:-1", "2:3:4", "row:", "row: "])
 def test_a_malformed_fault_variable_names_itself(text):
     with pytest.raises(ValueError, match=r"^TOPCOINS_TEST_KILL_AFTER_ROWS: "):
         armed_fault({"TOPCOINS_TEST_KILL_AFTER_ROWS": text})
+
+
+def test_a_row_fault_fires_in_the_first_generation_writing_that_row():
+    fault = KillAfterRow("ETH")
+    assert fault.rows_before_exit(1, ["BTC", "SOL"]) is None
+    assert fault.rows_before_exit(4, ["BTC", "ETH", "SOL"]) == 2
+    assert KillAfterRows(2, 3).rows_before_exit(2, ["BTC"]) == 3
+    assert KillAfterRows(2, 3).rows_before_exit(1, ["BTC"]) is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import socket
+import types
 
 import httpx
 import pytest
@@ -45,7 +46,8 @@ def worker(settings, registry):
 def refusing_top(worker, monkeypatch):
     """The top topic refuses every write until ``state["refuse"]`` is False."""
     state = {"refuse": True}
-    real_send = worker.topics.top.send
+    writer = worker.updater.writer
+    real_top = writer.top
 
     async def send(**kwargs: object) -> asyncio.Future:
         if state["refuse"]:
@@ -54,9 +56,9 @@ def refusing_top(worker, monkeypatch):
         delivered.set_result(None)
         return delivered
 
-    monkeypatch.setattr(worker.topics.top, "send", send)
+    monkeypatch.setattr(writer, "top", types.SimpleNamespace(send=send))
     yield state
-    monkeypatch.setattr(worker.topics.top, "send", real_send)
+    monkeypatch.setattr(writer, "top", real_top)
 
 
 async def put(agent, snapshot_id: str) -> Outcome:

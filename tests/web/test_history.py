@@ -30,6 +30,7 @@ from tests.web.replicas import StaticReplica
 from topcoins.domain import JoinResult
 from topcoins.history import HistoryReadError, HistoryUnavailable, TimeInFuture
 from topcoins.settings import Settings
+from topcoins.web import rendered
 from topcoins.web.app import create_app
 from topcoins.web.errors import HistoryReadFailed
 from topcoins.web.history import HistoricalLists, view_of_join
@@ -342,3 +343,25 @@ def test_view_of_join_is_the_view_the_replica_would_build(sample_view: TopListVi
     assert view.ranking_updated_at == RANKED_AT
     assert view.prices_updated_at == PRICED_AT
     assert (view.total_ranked, view.provider_total) == (5, 5012)
+
+
+def test_rows_of_one_joined_list_are_encoded_once_for_every_moment_and_limit(
+    make_history_client: HistoryClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    encoded: list[object] = []
+    real_json_item = rendered.json_item
+
+    def counting_json_item(entry: object) -> bytes:
+        encoded.append(entry)
+        return real_json_item(entry)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(rendered, "json_item", counting_json_item)
+    joined = join_of(SAMPLE_ROWS)
+    client = make_history_client(FakeHistory(joined))
+    first = client.get(f"/?at={AT}").json()
+    again = client.get("/?at=2024-05-01T12:00:20Z&limit=2").json()
+    assert len(encoded) == len(SAMPLE_ROWS)  # the second answer reused the rows
+    assert again["data"] == first["data"][:2]
+    other = make_history_client(FakeHistory(join_of(SAMPLE_ROWS[:3])))
+    assert len(other.get(f"/?at={AT}").json()["data"]) == 3  # another list: its own rows
+    assert len(encoded) == len(SAMPLE_ROWS) + 3

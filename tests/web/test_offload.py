@@ -12,7 +12,7 @@ from tests.streams.snapshots import prices_of, quote, ranked, ranking_of
 from topcoins.domain import AliasTable
 from topcoins.history import HistoryReadError, decode_and_join
 from topcoins.schemas import codec
-from topcoins.web.offload import ProcessOffload
+from topcoins.web.offload import WORKER_NICENESS, ProcessOffload
 
 pytestmark = pytest.mark.e2e  # spawns a process (about 1 s)
 
@@ -24,6 +24,8 @@ async def test_the_join_runs_in_another_process_and_survives_its_death() -> None
     async with ProcessOffload() as offload:
         worker = await offload(os.getpid)
         assert worker != os.getpid()
+        # the live list comes first: the worker runs at a lower CPU priority
+        assert await offload(os.nice, 0) == min(19, os.nice(0) + WORKER_NICENESS)
         joined = await offload(
             decode_and_join, codec.encode(ranking), codec.encode(prices), AliasTable()
         )

@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, Protocol
 
 from topcoins.csv_cells import spreadsheet_safe
 from topcoins.formats import format_number, iso_utc
@@ -108,7 +108,20 @@ def json_meta(view: TopListView, limit: int, freshness: Freshness) -> dict[str, 
     }
 
 
-def historical_meta(view: TopListView, at: datetime, limit: int) -> dict[str, Any]:
+class PastTimes(Protocol):
+    """What ``historical_meta`` reads of a past list (``rendered.PastList``)."""
+
+    @property
+    def ranking_updated_at(self) -> datetime: ...
+    @property
+    def prices_updated_at(self) -> datetime | None: ...
+    @property
+    def total_ranked(self) -> int: ...
+    @property
+    def provider_total(self) -> int | None: ...
+
+
+def historical_meta(view: PastTimes, at: datetime, limit: int) -> dict[str, Any]:
     """The ``meta`` of the list as it was at ``at``: the moment asked for, ``historical``,
     the fetch times of the snapshots in force then, counts. No ages and no staleness: the
     list is not stale, it is explicitly the one of that moment."""

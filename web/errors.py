@@ -47,6 +47,7 @@ __all__ = [
     "TooManyStreams",
     "WebError",
     "exception_handlers",
+    "unexpected_error_response",
 ]
 
 logger = logging.getLogger(__name__)
@@ -231,10 +232,15 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
+    return unexpected_error_response(request.method, request.scope["path"], exc)
+
+
+def unexpected_error_response(method: str, path: str, exc: Exception) -> Response:
+    """Log ``exc`` (a bug) and answer 500 ``internal_error`` without its details."""
     logger.error(
         "unhandled error while serving a request",
         exc_info=exc,
-        extra={"method": request.method, "path": request.scope["path"]},
+        extra={"method": method, "path": path},
     )
     detail = "the server failed to answer this request; it has been logged"
     return error_response(500, "internal_error", detail)

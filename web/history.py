@@ -28,12 +28,11 @@ on the first ``at`` question) and closes it on shutdown. A reader passed to
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from topcoins.domain import AliasTable, JoinResult
+from topcoins.domain import AliasTable
 from topcoins.formats import iso_utc
 from topcoins.history import (
     HistoryReader,
@@ -42,29 +41,27 @@ from topcoins.history import (
     Offload,
     TimeInFuture,
 )
+from topcoins.history.caches import Present
 from topcoins.kafka_security import kafka_client_options
 from topcoins.settings import Settings
 from topcoins.tracing import context_from_headers, start_span
 from topcoins.web.admission import AtAdmission
 from topcoins.web.errors import HistoryNotFound, HistoryReadFailed, InvalidParameter
 from topcoins.web.params import Format
-from topcoins.web.rendered import HistoricalView, render_historical
+from topcoins.web.rendered import PastList, past_list_of, render_historical
 from topcoins.web.responses import PreparedResponse
-from topcoins.web.view import TopListView
 
-__all__ = ["HistoricalLists", "HistoryLookup", "history_reader", "view_of_join"]
+__all__ = ["HistoricalLists", "HistoryLookup", "history_reader"]
 
 logger = logging.getLogger(__name__)
-
-PAST_LISTS_CACHED = 64  # encoded past lists kept (one per joined list the reader gave)
 
 
 class HistoryLookup(Protocol):
     """Looks up the list in force at a past time: what ``GET /?at=`` needs from a history
     reader (``HistoryReader`` or a test fake)."""
 
-    async def top_list_at(self, at: datetime) -> JoinResult:
-        """The joined list in force at ``at``; raises ``TimeInFuture``,
+    async def presented_at(self, at: datetime, present: Present) -> Any:
+        """``present`` of the joined list in force at ``at``; raises ``TimeInFuture``,
         ``HistoryUnavailable`` or ``HistoryReadError``."""
         ...
 
@@ -78,7 +75,6 @@ class HistoricalLists:
         self, reader: HistoryLookup | None = None, admission: AtAdmission | None = None
     ) -> None:
         self.reader = reader
-        self._pasts: OrderedDict[int, tuple[JoinResult, HistoricalView]] = OrderedDict()
         defaults = Settings()
         self.admission = admission or AtAdmission(
             defaults.at_max_waiting, defaults.at_timeout_seconds
@@ -107,7 +103,7 @@ class HistoricalLists:
                 "retry in a few seconds"
             )
         try:
-            result = await reader.top_list_at(at)
+            past: PastList = await reader.presented_at(at, past_list_of)
         except TimeInFuture as exc:
             raise InvalidParameter("at_in_future", f"{exc}; ask for a past moment") from exc
         except HistoryUnavailable as exc:
@@ -120,29 +116,7 @@ class HistoricalLists:
                 "answering an at= question failed", exc_info=exc, extra={"at": iso_utc(at)}
             )
             raise HistoryReadFailed() from exc
-        return render_historical(self._past(result), at, fmt, limit)
-
-    def _past(self, result: JoinResult) -> HistoricalView:
-        """``result`` encoded, from a small LRU cache: the reader hands out the same
-        ``JoinResult`` for every moment that falls on one snapshot pair, so only the first
-        of them encodes the rows."""
-        key = id(result)
-        cached = self._pasts.get(key)
-        if cached is not None and cached[0] is result:  # held below, so the id is its own
-            self._pasts.move_to_end(key)
-            return cached[1]
-        past = HistoricalView(view_of_join(result))
-        self._pasts[key] = (result, past)
-        self._pasts.move_to_end(key)
-        if len(self._pasts) > PAST_LISTS_CACHED:
-            self._pasts.popitem(last=False)
-        return past
-
-
-def view_of_join(result: JoinResult) -> TopListView:
-    """The join's rows and meta as a view, built the way the replica builds generations
-    (generation 0: it is not one of the top topic's)."""
-    return TopListView.from_generation(0, result.meta, {row.symbol: row for row in result.rows})
+        return render_historical(past, at, fmt, limit)
 
 
 def history_reader(

@@ -26,8 +26,8 @@ Headers of every ``GET /`` answer (and of its 304):
 * ``X-Data-Stale``: ``true`` when any source is stale, else ``false``.
 * ``Cache-Control: no-cache`` and ``Vary: Accept``.
 
-A historical answer (``GET /?at=``, ``render_historical``) encodes its rows once per
-snapshot pair (``HistoricalView``) and its ``meta`` on each request. It has the same ``data``
+A historical answer (``GET /?at=``, ``render_historical``) has its rows encoded once per
+snapshot pair (``PastList``) and its ``meta`` on each request. It has the same ``data``
 and CSV rows, the ``meta`` of ``encoding.historical_meta``, the same ``Last-Modified``,
 ``Cache-Control`` and ``Vary``, no ``X-Data-Age`` / ``X-Data-Stale`` (it carries no ages),
 and a strong ``ETag`` of its bytes in both formats, as its body never changes with time.
@@ -41,6 +41,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
+from topcoins.domain import JoinResult
 from topcoins.formats import iso_utc
 from topcoins.web.encoding import (
     csv_body,
@@ -56,9 +57,15 @@ from topcoins.web.freshness import Freshness
 from topcoins.web.params import Format
 from topcoins.web.responses import CSV_MEDIA_TYPE, JSON_MEDIA_TYPE, PreparedResponse
 from topcoins.web.stages import STAGE_SECONDS
-from topcoins.web.view import TopListView
+from topcoins.web.view import TopListView, view_of_join
 
-__all__ = ["TOP_LIST_HEADERS", "HistoricalView", "RenderedView", "render_historical"]
+__all__ = [
+    "TOP_LIST_HEADERS",
+    "PastList",
+    "RenderedView",
+    "past_list_of",
+    "render_historical",
+]
 
 # Every answer of GET / may be revalidated with its ETag, and depends on Accept.
 TOP_LIST_HEADERS = {"Cache-Control": "no-cache", "Vary": "Accept"}
@@ -184,40 +191,44 @@ class RenderedView:
         return _Part(head, _digest(head + repr(members).encode("utf-8")))
 
 
-class HistoricalView:
-    """One past list (``GET /?at=``) with its rows encoded once, on first use: many ``at``
-    moments fall on the same snapshot pair, and only the ``meta`` differs between them."""
+@dataclass(frozen=True, slots=True)
+class PastList:
+    """One past list (``GET /?at=``) with its rows encoded: built by ``past_list_of`` where
+    the join is (the web's worker process), small to hand back (bytes, a few values), and
+    kept by the history reader; only the ``meta`` differs between the moments it answers."""
 
-    def __init__(self, view: TopListView) -> None:
-        self.view = view
-        self.last_modified = _last_modified(view)
-        self._json_items: tuple[bytes, ...] | None = None
-        self._csv_rows: tuple[bytes, ...] | None = None
-
-    def json_items(self) -> tuple[bytes, ...]:
-        """Every row as a JSON ``data`` item."""
-        if self._json_items is None:
-            self._json_items = tuple(json_item(entry) for entry in self.view.entries)
-        return self._json_items
-
-    def csv_rows(self) -> tuple[bytes, ...]:
-        """Every row as a CSV line."""
-        if self._csv_rows is None:
-            self._csv_rows = tuple(csv_row(entry) for entry in self.view.entries)
-        return self._csv_rows
+    json_items: tuple[bytes, ...]  # every row as a JSON ``data`` item
+    csv_rows: tuple[bytes, ...]  # every row as a CSV line
+    last_modified: str
+    ranking_updated_at: datetime
+    prices_updated_at: datetime | None
+    total_ranked: int
+    provider_total: int | None
 
 
-def render_historical(
-    past: HistoricalView, at: datetime, fmt: Format, limit: int
-) -> PreparedResponse:
+def past_list_of(result: JoinResult) -> PastList:
+    """The joined list ``result``, encoded (a ``present`` for ``HistoryReader``)."""
+    view = view_of_join(result)
+    return PastList(
+        json_items=tuple(json_item(entry) for entry in view.entries),
+        csv_rows=tuple(csv_row(entry) for entry in view.entries),
+        last_modified=_last_modified(view),
+        ranking_updated_at=view.ranking_updated_at,
+        prices_updated_at=view.prices_updated_at,
+        total_ranked=view.total_ranked,
+        provider_total=view.provider_total,
+    )
+
+
+def render_historical(past: PastList, at: datetime, fmt: Format, limit: int) -> PreparedResponse:
     """The answer to ``GET /?at=...&format=fmt&limit=limit``, ``past`` being the list as it
     was at ``at`` (see the module docstring for its headers)."""
     headers = {**TOP_LIST_HEADERS, "Last-Modified": past.last_modified}
     if fmt is Format.CSV:
-        body = csv_body(past.csv_rows(), limit)
+        body = csv_body(past.csv_rows, limit)
         return PreparedResponse.build(body, CSV_MEDIA_TYPE, headers)
-    meta = json.dumps(historical_meta(past.view, at, limit), separators=(",", ":"))
-    body = b"".join((json_data(past.json_items(), limit), meta.encode("utf-8"), b"}"))
+    meta = json.dumps(historical_meta(past, at, limit), separators=(",", ":"))
+    body = b"".join((json_data(past.json_items, limit), meta.encode("utf-8"), b"}"))
     return PreparedResponse.build(body, JSON_MEDIA_TYPE, headers)
 
 

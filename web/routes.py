@@ -29,7 +29,7 @@ from topcoins.web.errors import RETRY_AFTER_SECONDS, NoDataYet
 from topcoins.web.freshness import Freshness, FreshnessClock, SourceFreshness
 from topcoins.web.history import HistoricalLists
 from topcoins.web.metrics import CONTENT_TYPE_LATEST, WebMetrics
-from topcoins.web.params import Format, QueryParser, negotiate
+from topcoins.web.params import Format, QueryParser, TopListQuery, negotiate
 from topcoins.web.rendered import RenderedView
 from topcoins.web.replica import Replica
 from topcoins.web.responses import (
@@ -111,10 +111,12 @@ class TopListEndpoint:
         prepared = self.renderer.response(fmt, query.limit)
         return prepared, is_not_modified(if_none_match, prepared.etag)
 
-    async def prepare_historical(self, scope: Scope) -> tuple[PreparedResponse, bool]:
-        """The answer for a query with ``at`` and whether it is a 304 (reads Kafka);
-        raises ``RequestError``."""
-        query = self.parser.parse(scope["query_string"])
+    async def prepare_historical(
+        self, scope: Scope, query: TopListQuery | None = None
+    ) -> tuple[PreparedResponse, bool]:
+        """The answer for a query with ``at`` (``query``: the request's, already parsed)
+        and whether it is a 304 (reads Kafka); raises ``RequestError``."""
+        query = query or self.parser.parse(scope["query_string"])
         assert query.at is not None, "a live query: use prepare_live"
         headers = dict(scope["headers"])
         fmt = query.format or negotiate(headers.get(b"accept"))

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from topcoins import top_list
+from topcoins.domain import JoinResult
 from topcoins.schemas.prices import usable_price
 from topcoins.schemas.records import TopCoin, TopListMeta
 from topcoins.top_list import TopListFold
@@ -166,3 +167,9 @@ def _known_change(percent: float | None) -> float | None:
     if percent is None or not math.isfinite(percent) or percent < -100:
         return None
     return percent
+
+
+def view_of_join(result: JoinResult) -> TopListView:
+    """The join's rows and meta as a view, built the way the replica builds generations
+    (generation 0: it is not one of the top topic's)."""
+    return TopListView.from_generation(0, result.meta, {row.symbol: row for row in result.rows})

@@ -15,7 +15,7 @@ import pytest
 from tests import wire
 from tests.history.story import prices, ranking
 from tests.streams.raw import fresh_topics, publish, publish_bytes
-from topcoins.domain import AliasTable, join_top_list
+from topcoins.domain import AliasTable, JoinResult, join_top_list
 from topcoins.history import (
     HistoryReader,
     HistoryUnavailable,
@@ -156,6 +156,38 @@ async def test_asking_again_about_the_same_snapshots_reuses_the_join(story):
     assert first is same_pair is again
     assert reader.stats.joins == 1
     assert reader.stats.join_cache_hits == 2
+
+
+async def test_moments_between_records_already_read_are_found_without_the_broker(story):
+    seconds = [65, 75, 5, 125, 70, 100, 10, 9.999, 119.999, 60, 0, 3600, 64.5]
+    async with HistoryReader(story.bootstrap, story.topics, ALIASES) as reader:
+        answers = [ids(await reader.snapshots_at(story.at(s))) for s in seconds]
+    fresh = [ids(await snapshots_at(story.bootstrap, story.topics, story.at(s))) for s in seconds]
+    assert answers == fresh
+    assert reader.stats.index_hits >= 6  # the later moments fall between records already read
+
+
+PRESENTED: list[str] = []
+
+
+def present_symbols(result: JoinResult) -> tuple[str, ...]:
+    """A ``present`` that records each call (the reader runs it inline here)."""
+    PRESENTED.append(result.meta.ranking_snapshot_id)
+    return tuple(row.symbol for row in result.rows)
+
+
+async def test_a_presented_list_is_kept_instead_of_the_join_and_presented_once(story):
+    PRESENTED.clear()
+    async with HistoryReader(story.bootstrap, story.topics, ALIASES) as reader:
+        first = await reader.presented_at(story.at(75), present_symbols)
+        same_pair = await reader.presented_at(story.at(110), present_symbols)
+        other = await reader.presented_at(story.at(125), present_symbols)
+        joined = await reader.top_list_at(story.at(75))  # the join itself is kept apart
+
+    assert first == same_pair == ("BTC", "USDT", "ETH")
+    assert other == ("ETH", "BTC", "XRP")
+    assert PRESENTED == ["ranking-1", "ranking-2"]
+    assert joined == join_top_list(story.rankings[1], story.prices[1], ALIASES)
 
 
 async def test_replay_is_deterministic_and_ends_with_the_join_of_the_last_snapshots(story):

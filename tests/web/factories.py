@@ -198,13 +198,13 @@ class FakeHistory:
         self.answer = answer
         self.asked: list[datetime] = []
 
-    async def top_list_at(self, at: datetime) -> JoinResult:
+    async def presented_at(self, at: datetime, present: Callable[[JoinResult], Any]) -> Any:
         self.asked.append(at)
         if isinstance(self.answer, Exception):
             raise self.answer
         if isinstance(self.answer, JoinResult):
-            return self.answer
-        return self.answer(at)
+            return present(self.answer)
+        return present(self.answer(at))
 
 
 def http_scope(

@@ -4,7 +4,9 @@ get 503 ``history_busy`` at once, and a slow one gets 503 ``history_timeout``.""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -27,12 +29,12 @@ class GatedHistory:
         self.running = 0
         self.most_running = 0
 
-    async def top_list_at(self, at: datetime) -> JoinResult:
+    async def presented_at(self, at: datetime, present: Callable[[JoinResult], Any]) -> Any:
         self.running += 1
         self.most_running = max(self.most_running, self.running)
         try:
             await self.gate.wait()
-            return join_of(SAMPLE_ROWS)
+            return present(join_of(SAMPLE_ROWS))
         finally:
             self.running -= 1
 

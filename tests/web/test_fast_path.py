@@ -11,8 +11,10 @@ from starlette.applications import Starlette
 from tests.web.factories import BUILD, NOW, SAMPLE_ROWS, Clock, FakeHistory, join_of, view_of
 from tests.web.factories import asgi_call as call
 from tests.web.replicas import StaticReplica
+from topcoins.history import HistoryReadError, HistoryUnavailable, TimeInFuture
 from topcoins.settings import Settings
 from topcoins.web.app import create_app
+from topcoins.web.errors import HistoryBusy
 from topcoins.web.fast_path import TopCoinsApp
 from topcoins.web.view import TopListView
 
@@ -69,8 +71,10 @@ CASES = [
     ("GET", b"format=xml", [], False),
     ("GET", b"bogus=1", [], False),
     ("GET", b"limit=1&limit=2", [], False),
-    ("GET", AT, [], False),
-    ("HEAD", AT + b"&format=csv&limit=2", [], False),
+    ("GET", AT, [], True),
+    ("GET", AT + b"&limit=2", [(b"accept", b"text/csv")], True),
+    ("HEAD", AT + b"&format=csv&limit=2", [], True),
+    ("GET", AT, [(b"if-none-match", b"*")], True),
     ("GET", b"at=2024-05-01T12:00:10", [], False),
 ]
 
@@ -87,6 +91,44 @@ async def test_fast_path_and_routed_stack_send_the_same_bytes(
     if fast:
         must_not_run(app)
         assert await call(app, method, "/", query, headers) == expected
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        HistoryUnavailable("no list", earliest=NOW - timedelta(days=7)),
+        TimeInFuture("later than now"),
+        HistoryReadError("the broker is down"),
+        HistoryBusy("history_busy", "2 `at` requests are waiting; retry in 2 s", 2),
+        RuntimeError("a bug in the reader"),
+    ],
+)
+async def test_an_at_question_that_fails_gets_the_routed_stacks_error(
+    sample_view: TopListView, failure: Exception
+) -> None:
+    app = make_app(sample_view)
+    app.fast_path.endpoint.history.reader = FakeHistory(failure)  # type: ignore[union-attr]
+    expected = await call(routed(app), "GET", "/", AT)
+    must_not_run(app)
+    assert await call(app, "GET", "/", AT) == expected
+    assert expected[0]["status"] in {400, 404, 503}  # a bug in the reader is a logged 503
+
+
+async def test_a_bug_past_the_reader_is_a_json_500_from_the_fast_path(
+    sample_view: TopListView, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(sample_view)
+    history = app.fast_path.endpoint.history  # type: ignore[union-attr]
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(history, "response", broken)
+    must_not_run(app)
+    start, body = await call(app, "GET", "/", AT)
+    assert start["status"] == 500
+    assert b'"error":"internal_error"' in body["body"]
+    assert counts(app) == {("/", 500): 1}
 
 
 async def test_revalidation_with_the_current_etag_is_the_same_304(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import pickle
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,12 +31,13 @@ from tests.web.replicas import StaticReplica
 from topcoins.domain import JoinResult
 from topcoins.history import HistoryReadError, HistoryUnavailable, TimeInFuture
 from topcoins.settings import Settings
-from topcoins.web import rendered
 from topcoins.web.app import create_app
+from topcoins.web.encoding import csv_row, json_item
 from topcoins.web.errors import HistoryReadFailed
-from topcoins.web.history import HistoricalLists, view_of_join
+from topcoins.web.history import HistoricalLists
 from topcoins.web.params import Format
-from topcoins.web.view import TopListView
+from topcoins.web.rendered import past_list_of
+from topcoins.web.view import TopListView, view_of_join
 
 AT = "2024-05-01T12:00:10Z"
 AT_MOMENT = datetime(2024, 5, 1, 12, 0, 10, tzinfo=UTC)
@@ -345,23 +347,12 @@ def test_view_of_join_is_the_view_the_replica_would_build(sample_view: TopListVi
     assert (view.total_ranked, view.provider_total) == (5, 5012)
 
 
-def test_rows_of_one_joined_list_are_encoded_once_for_every_moment_and_limit(
-    make_history_client: HistoryClientFactory, monkeypatch: pytest.MonkeyPatch
+def test_a_past_list_holds_each_row_encoded_as_the_live_list_encodes_it(
+    sample_view: TopListView,
 ) -> None:
-    encoded: list[object] = []
-    real_json_item = rendered.json_item
-
-    def counting_json_item(entry: object) -> bytes:
-        encoded.append(entry)
-        return real_json_item(entry)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(rendered, "json_item", counting_json_item)
-    joined = join_of(SAMPLE_ROWS)
-    client = make_history_client(FakeHistory(joined))
-    first = client.get(f"/?at={AT}").json()
-    again = client.get("/?at=2024-05-01T12:00:20Z&limit=2").json()
-    assert len(encoded) == len(SAMPLE_ROWS)  # the second answer reused the rows
-    assert again["data"] == first["data"][:2]
-    other = make_history_client(FakeHistory(join_of(SAMPLE_ROWS[:3])))
-    assert len(other.get(f"/?at={AT}").json()["data"]) == 3  # another list: its own rows
-    assert len(encoded) == len(SAMPLE_ROWS) + 3
+    past = past_list_of(join_of(SAMPLE_ROWS))
+    assert past.json_items == tuple(json_item(entry) for entry in sample_view.entries)
+    assert past.csv_rows == tuple(csv_row(entry) for entry in sample_view.entries)
+    assert (past.total_ranked, past.provider_total) == (5, 5012)
+    assert (past.ranking_updated_at, past.prices_updated_at) == (RANKED_AT, PRICED_AT)
+    assert pickle.loads(pickle.dumps(past)) == past  # it comes back from the worker process

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from topcoins.domain import AliasTable, JoinResult, join_top_list
 from topcoins.formats import iso_utc
-from topcoins.history.caches import LruCache
+from topcoins.history.caches import JoinKey, LruCache, Present, join_key
 from topcoins.history.raw_topics import RawRecord, RawTopic
 from topcoins.history.stats import HistoryStats
 from topcoins.schemas import codec
@@ -32,9 +33,12 @@ __all__ = [
     "FROM_FUTURE",
     "UNDECODABLE",
     "Decoder",
+    "Joined",
     "Offload",
     "decode_and_join",
+    "decode_join_and_present",
     "inline",
+    "joined",
     "skip_reason",
 ]
 
@@ -72,6 +76,34 @@ def decode_and_join(
         if now is not None and (future := _future_error(price_snapshot, now)):
             return "price", future
     return join_top_list(ranking_snapshot, price_snapshot, aliases)
+
+
+def joined(result: JoinResult) -> JoinResult:
+    """The joined list itself: what ``HistoryReader.top_list_at`` presents."""
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """What ``decode_join_and_present`` made of two snapshots that decoded."""
+
+    key: JoinKey  # the ids of the two snapshots
+    value: Any  # ``present(join)``
+
+
+def decode_join_and_present(
+    ranking: bytes,
+    prices: bytes | None,
+    aliases: AliasTable,
+    now: datetime | None,
+    present: Present,
+) -> Joined | tuple[Literal["ranking", "price"], str]:
+    """``decode_and_join``, then ``present`` applied to the join (in the same process, so
+    a worker process can hand back something smaller than the join)."""
+    outcome = decode_and_join(ranking, prices, aliases, now)
+    if isinstance(outcome, JoinResult):
+        return Joined(join_key(outcome), present(outcome))
+    return outcome
 
 
 def skip_reason(error: str) -> str:

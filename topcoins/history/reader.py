@@ -41,9 +41,17 @@ from typing import Any
 
 from topcoins.domain import AliasTable, FoldEntry, JoinResult, fold, join_top_list
 from topcoins.formats import iso_utc
-from topcoins.history.caches import JoinCache
+from topcoins.history.caches import JoinCache, Present, key_of_records
 from topcoins.history.connection import Connection
-from topcoins.history.decode import Decoder, Offload, decode_and_join, inline, skip_reason
+from topcoins.history.decode import (
+    Decoder,
+    Joined,
+    Offload,
+    decode_join_and_present,
+    inline,
+    joined,
+    skip_reason,
+)
 from topcoins.history.errors import HistoryUnavailable, TimeInFuture
 from topcoins.history.locate import Found, Locator
 from topcoins.history.raw_topics import RawTopic, millis
@@ -137,10 +145,17 @@ class HistoryReader(AsyncLifecycle):
         ``TimeInFuture`` when ``at`` is later than now; ``HistoryReadError`` when the
         broker fails.
         """
+        result: JoinResult = await self.presented_at(at, joined)
+        return result
+
+    async def presented_at(self, at: datetime, present: Present) -> Any:
+        """``present(top_list_at(at))``, computed where the join is (``offload``) and kept
+        instead of the join: ``present`` must be a module-level function. Same errors."""
         at_ms = self._moment_ms(at)
         settled = self._clock() - at > self.settle
+        joins = self._joins
         async with self._lock, self._reading():
-            remembered = self._joins.at(at_ms)
+            remembered = joins.at(present, at_ms)
             if remembered is not None:
                 return remembered
             ranking = await self._locator.find(self._ranks, at_ms)
@@ -149,16 +164,19 @@ class HistoryReader(AsyncLifecycle):
                 raise await self._unavailable(self._ranks, at)
             if prices.record is None and prices.begin > 0:
                 raise await self._unavailable(self._prices, at)
-            result = self._joins.of_records(ranking.record, prices.record)
-            if result is None:
-                result = await self._decode_and_join(ranking, prices)
-            if result is None:
-                raise HistoryUnavailable(
-                    f"no readable ranking snapshot in {self._ranks.name} at or before {iso_utc(at)}"
-                )
-            if settled:
-                self._joins.remember(at_ms, result)
-        return result
+            key = key_of_records(ranking.record, prices.record)
+            value = joins.get(present, key) if key is not None else None
+            if value is None:
+                outcome = await self._decode_and_join(ranking, prices, present)
+                if outcome is None:
+                    raise HistoryUnavailable(
+                        f"no readable ranking snapshot in {self._ranks.name} at or before "
+                        f"{iso_utc(at)}"
+                    )
+                key, value = outcome.key, joins.put(present, outcome.key, outcome.value)
+            if settled and key is not None:
+                joins.remember(present, at_ms, key)
+        return value
 
     async def replay(self, since: datetime | None, until: datetime | None) -> ReplayResult:
         """Fold every snapshot from ``since`` to ``until`` (both inclusive) into fresh state.
@@ -200,46 +218,54 @@ class HistoryReader(AsyncLifecycle):
 
     def _join(self, ranking: RankingSnapshot, prices: PriceSnapshot | None) -> JoinResult:
         key = (ranking.snapshot_id, prices.snapshot_id if prices is not None else None)
-        cached = self._joins.get(key)
+        cached: JoinResult | None = self._joins.get(joined, key)
         if cached is not None:
             return cached
         self.stats.joins += 1
-        return self._joins.put(join_top_list(ranking, prices, self.aliases))
+        return self._joins.put(joined, key, join_top_list(ranking, prices, self.aliases))
 
-    async def _decode_and_join(self, ranking: Found, prices: Found) -> JoinResult | None:
-        """Decode and join the two candidates through ``offload``, walking back over a
-        record that does not decode; None when no ranking record decodes."""
-        ranking_record, prices_record = ranking.record, prices.record
-        while ranking_record is not None:
+    async def _decode_and_join(
+        self, ranking: Found, prices: Found, present: Present
+    ) -> Joined | None:
+        """Decode, join and present the two candidates through ``offload``, walking back
+        over a record that does not decode; None when no ranking record decodes."""
+        ranking_ref, prices_ref = ranking.record, prices.record
+        while ranking_ref is not None:
+            ranking_record = await self._locator.raw(self._ranks, ranking_ref)
+            prices_record = None
+            if prices_ref is not None:
+                prices_record = await self._locator.raw(self._prices, prices_ref)
             outcome = await self._offload(
-                decode_and_join,
+                decode_join_and_present,
                 ranking_record.value,
                 prices_record.value if prices_record is not None else None,
                 self.aliases,
                 self._clock(),
+                present,
             )
-            if isinstance(outcome, JoinResult):
+            if isinstance(outcome, Joined):
                 self.stats.joins += 1
-                return self._joins.put(outcome)
+                return outcome
             kind, error = outcome
             bad = ranking_record if kind == "ranking" else prices_record
             assert bad is not None
             self._decoder.skip(bad, skip_reason(error), error)
             if kind == "ranking":
-                ranking_record = await self._locator.previous(self._ranks, bad, ranking.begin)
+                ranking_ref = await self._locator.previous(self._ranks, ranking_ref, ranking.begin)
             else:
-                prices_record = await self._locator.previous(self._prices, bad, prices.begin)
+                assert prices_ref is not None
+                prices_ref = await self._locator.previous(self._prices, prices_ref, prices.begin)
         return None
 
     async def _decoded_at(self, topic: RawTopic, at_ms: int) -> Snapshot | None:
         """The newest readable snapshot at or before ``at_ms``, walking back over junk."""
         found = await self._locator.find(topic, at_ms)
-        record = found.record
-        while record is not None:
-            snapshot = self._decoder.decode(topic, record)
+        ref = found.record
+        while ref is not None:
+            snapshot = self._decoder.decode(topic, await self._locator.raw(topic, ref))
             if snapshot is not None:
                 return snapshot
-            record = await self._locator.previous(topic, record, found.begin)
+            ref = await self._locator.previous(topic, ref, found.begin)
         return None
 
     async def _last_readable(

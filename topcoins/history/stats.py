@@ -16,6 +16,7 @@ class HistoryStats:
     join_cache_hits: int = 0
     joins: int = 0
     timestamp_searches: int = 0  # binary searches, when offsets_for_times answered wrongly
+    index_hits: int = 0  # moments found from records seen before, without the broker
     skipped_messages: int = 0  # raw messages walked past, never served (all reasons)
     # Per reason: ``undecodable`` (or of the wrong type), ``from_future``.
     skipped_by_reason: dict[str, int] = field(default_factory=dict)

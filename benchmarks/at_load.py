@@ -19,7 +19,7 @@ It prints the live p50/p99 of both, the ratio loaded p99 / unloaded p99 (target:
 than the documented 503s (``history_busy``, ``history_timeout``, and uvicorn's own 503
 past ``WEB_LIMIT_CONCURRENCY``). ``--offload inline|thread`` swaps the worker process for
 the event loop or a thread (to compare); settings come from the environment
-(``AT_MAX_WAITING=1000`` lifts the queue bound).
+(``AT_MAX_WAITING=1000`` lifts the queue bound, ``AT_MAX_PER_SECOND=1e9`` the pace).
 
     python benchmarks/at_load.py [--seconds 10] [--concurrency 200] [--pairs 120]
                                  [--offload process|inline|thread] [--waves] [--control]

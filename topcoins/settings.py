@@ -250,6 +250,12 @@ class Settings:
         "`at=` requests that may wait per web process while one is answered; more get 503 "
         "`history_busy`.",
     )
+    at_max_per_second: float = setting(
+        "AT_MAX_PER_SECOND=50",
+        ("web",),
+        parse.positive(parse.finite_float),
+        "`at=` requests admitted per second per web process; more get 503 `history_busy`.",
+    )
     at_timeout_seconds: float = setting(
         "AT_TIMEOUT_SECONDS=5",
         ("web",),

@@ -68,7 +68,9 @@ def create_app(
     build = build or load_build_info()
     renderer = Renderer(served, FreshnessClock(StalenessPolicy(settings), clock))
     metrics = WebMetrics(served, build, renderer.freshness)
-    admission = AtAdmission(settings.at_max_waiting, settings.at_timeout_seconds)
+    admission = AtAdmission(
+        settings.at_max_waiting, settings.at_timeout_seconds, settings.at_max_per_second
+    )
     historical = HistoricalLists(history, admission)
     metrics.registry.register(HistorySkips(lambda: historical.reader))
     top_list = TopListEndpoint(renderer, QueryParser(settings.ranking_depth), historical)

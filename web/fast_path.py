@@ -77,14 +77,22 @@ class TopListFastPath:
         self.counter = counter
         self._freshness: Freshness | None = None
         self._answers: dict[tuple[bytes, bytes | None], _Answer] = {}
+        self._refusals: dict[tuple[object, ...], tuple[Message, Message]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> bool:
         """Answer ``scope`` (a ``GET``/``HEAD`` of ``/``) and count it; False when it is
         for Starlette (nothing sent, nothing counted)."""
         started = time.perf_counter()
+        query_string = scope["query_string"]
+        if _asks_at(query_string):
+            refused = self.endpoint.history.admission.refusal()
+            if refused is not None:  # turned away before anything else is done
+                await self._refuse(refused, send)
+                self.counter.inc("/", refused.status_code, time.perf_counter() - started)
+                return True
         accept, if_none_match = negotiation_headers(scope)
         try:
-            answer = self._answer(scope["query_string"], accept)
+            answer = self._answer(query_string, accept)
         except Exception:  # a RequestError or a bug: the routed stack answers it
             return False
         if answer is None:
@@ -119,6 +127,25 @@ class TopListFastPath:
         await error(scope, receive, send)
         return error.status_code
 
+    async def _refuse(self, refused: RequestError, send: Send) -> None:
+        """Send ``refused`` as the exception handlers would, its messages built once."""
+        key = (refused.code, refused.detail, tuple(refused.headers.items()))
+        messages = self._refusals.get(key)
+        if messages is None:
+            response = error_response(
+                refused.status_code, refused.code, refused.detail, refused.headers, refused.extra
+            )
+            start = {"type": "http.response.start", "status": response.status_code}
+            messages = (
+                {**start, "headers": response.raw_headers},
+                {"type": _BODY, "body": response.body},
+            )
+            if len(self._refusals) >= _MAX_ENTRIES:
+                self._refusals = {}
+            self._refusals[key] = messages
+        await send(messages[0])
+        await send(messages[1])
+
     def _answer(self, query_string: bytes, accept: bytes | None) -> _Answer | TopListQuery | None:
         """The cached live answer, or the parsed query when it has ``at``; raises
         ``RequestError``."""
@@ -141,6 +168,11 @@ class TopListFastPath:
                 self._answers = {}
             self._answers[key] = answer
         return answer
+
+
+def _asks_at(query_string: bytes) -> bool:
+    """Whether the raw query string has an ``at`` parameter (valid or not)."""
+    return query_string.startswith(b"at=") or b"&at=" in query_string
 
 
 class TopCoinsApp(Starlette):

@@ -7,7 +7,10 @@ them. So it can go back as far as the raw topics retain (``retention.ms`` 7 days
 deletes whole segments, so a little more may remain).
 
 ``HistoricalLists`` asks its reader, turns the reader's errors into HTTP answers and
-renders the result (``rendered.render_historical``):
+renders the result (``rendered.render_historical``). It asks for the list already encoded
+(``presented_at(at, rendered.past_list_of)``): the worker process that joins also encodes
+the rows, and the reader keeps that ``PastList`` for every other moment of the same pair.
+The errors:
 
 * ``TimeInFuture``: 400 ``at_in_future``;
 * ``HistoryUnavailable`` (before the retained history, or no history yet): 404
@@ -17,8 +20,8 @@ renders the result (``rendered.render_historical``):
   ``history_read_failed`` with ``Retry-After``; the cause is logged, not shown to the
   client.
 
-Every question goes through an ``AtAdmission`` (one at a time, a bounded queue, a time
-limit: 503 ``history_busy`` / ``history_timeout`` past them).
+Every question goes through an ``AtAdmission`` (one at a time, a paced start, a bounded
+queue, a time limit: 503 ``history_busy`` / ``history_timeout`` past them).
 
 The web app creates its reader in its lifespan (``history_reader``; it connects to Kafka
 on the first ``at`` question) and closes it on shutdown. A reader passed to
@@ -77,7 +80,7 @@ class HistoricalLists:
         self.reader = reader
         defaults = Settings()
         self.admission = admission or AtAdmission(
-            defaults.at_max_waiting, defaults.at_timeout_seconds
+            defaults.at_max_waiting, defaults.at_timeout_seconds, defaults.at_max_per_second
         )
 
     async def response(

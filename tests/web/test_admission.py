@@ -15,6 +15,7 @@ from tests.web.factories import BUILD, SAMPLE_ROWS, join_of
 from tests.web.replicas import StaticReplica
 from topcoins.domain import JoinResult
 from topcoins.settings import Settings
+from topcoins.web import admission as admission_module
 from topcoins.web.admission import AtAdmission
 from topcoins.web.app import create_app
 from topcoins.web.errors import HistoryBusy
@@ -56,6 +57,56 @@ async def test_past_the_waiting_limit_requests_are_refused_at_once() -> None:
     gate.set()
     assert await asyncio.gather(*admitted) == ["answer"] * 3
     assert (admission.admitted, admission.refused) == (0, 1)
+
+
+async def test_admitted_requests_start_at_most_per_second_apart(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [100.0]
+    slept: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(round(seconds, 6))
+        now[0] += seconds
+        await real_sleep(0)
+
+    monkeypatch.setattr(admission_module.asyncio, "sleep", fake_sleep)
+    admission = AtAdmission(max_waiting=8, timeout_s=5, per_second=20, monotonic=lambda: now[0])
+    started: list[float] = []
+
+    async def work() -> None:
+        started.append(now[0])
+
+    await asyncio.gather(*(admission.run(work) for _ in range(4)))
+    assert started == pytest.approx([100.0, 100.05, 100.1, 100.15])
+    assert slept == [0.05, 0.05, 0.05]
+    now[0] += 1.0  # a quiet second: the next one starts at once
+    await admission.run(work)
+    assert started[-1] == pytest.approx(101.15) and len(slept) == 3
+
+
+async def test_the_pace_is_not_a_refusal_past_the_queue_it_is() -> None:
+    admission = AtAdmission(max_waiting=0, timeout_s=5, per_second=1000)
+    gate = asyncio.Event()
+
+    async def work() -> None:
+        await gate.wait()
+
+    running = asyncio.create_task(admission.run(work))
+    await asyncio.sleep(0)
+    refusal = admission.refusal()
+    assert refusal is not None and refusal.code == "history_busy"
+    assert admission.refused == 1
+    gate.set()
+    await running
+    assert admission.refusal() is None
+
+
+def test_a_rate_that_is_not_positive_is_refused() -> None:
+    for rate in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="per_second"):
+            AtAdmission(max_waiting=1, timeout_s=1, per_second=rate)
 
 
 async def test_a_request_past_the_time_limit_is_cancelled_with_503() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -129,6 +130,23 @@ async def test_a_bug_past_the_reader_is_a_json_500_from_the_fast_path(
     assert start["status"] == 500
     assert b'"error":"internal_error"' in body["body"]
     assert counts(app) == {("/", 500): 1}
+
+
+async def test_a_full_at_queue_turns_at_requests_away_before_parsing_them(
+    sample_view: TopListView,
+) -> None:
+    app = make_app(sample_view)
+    admission = app.fast_path.endpoint.history.admission  # type: ignore[union-attr]
+    admission.admitted = admission.max_waiting + 1  # one running, the queue full
+    must_not_run(app)
+    for query in (AT, b"limit=2&at=2024-05-01T12:00:11Z", b"at=not-a-time"):
+        start, body = await call(app, "GET", "/", query)
+        assert start["status"] == 503
+        assert json.loads(body["body"])["error"] == "history_busy"
+        assert dict(start["headers"])[b"retry-after"] in {b"1", b"2", b"3"}
+    assert (await call(app, "GET", "/", b"limit=2&format=csv"))[0]["status"] == 200  # live
+    assert admission.refused == 3
+    assert counts(app) == {("/", 503): 3, ("/", 200): 1}
 
 
 async def test_revalidation_with_the_current_etag_is_the_same_304(

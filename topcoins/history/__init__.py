@@ -4,7 +4,8 @@
 ``topcoins replay --at``) and replays a window of snapshots (``topcoins replay``), joining
 with ``topcoins.domain`` exactly as the stream worker does. One module per job:
 ``reader`` (the questions), ``connection`` (the group-less consumer), ``fetch`` (its read
-loop), ``locate`` (finding a moment), ``window`` (a replay's messages), ``decode``,
+loop), ``locate`` (finding a moment), ``time_index`` (the records seen so far, so that a
+moment between them needs no broker), ``window`` (a replay's messages), ``decode``,
 ``caches``, ``stats`` and ``errors``.
 """
 

@@ -24,10 +24,12 @@ retained ranking (or before the oldest retained price snapshot, once retention h
 deleted older ones) raises ``HistoryUnavailable``, whose ``earliest`` names the first
 moment that can be answered.
 
-**Cost.** Finding a moment costs a few broker round trips (``topcoins.history.locate``);
+**Cost.** Finding a moment costs a few broker round trips (``topcoins.history.locate``),
+none once it falls between two records already read (``topcoins.history.time_index``);
 joins and settled moments are kept (``topcoins.history.caches``). ``top_list_at`` decodes
-and joins through ``offload`` (``decode_and_join``): inline by default; the web service
-passes a process pool, so that this CPU work never blocks its event loop.
+and joins through ``offload`` (``decode_join_and_present``): inline by default; the web
+service passes a process pool, so that this CPU work never blocks its event loop, and
+asks with ``presented_at`` for the list with its rows encoded, which is what it keeps.
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ process with a blocking keep-alive connection, it times live ``GET /?limit=100``
   soon as the previous one is answered, ignoring ``Retry-After``). ``--control`` fires
   the same load at the live list instead, to show what that load costs by itself.
 
-It prints the live p50/p99 of both, the ratio loaded p99 / unloaded p99 (target: at most
+First it times single ``at`` requests on the idle server (``costs``). Then it prints
+the live p50/p99 of both, the ratio loaded p99 / unloaded p99 (target: at most
 2), what the ``at`` requests got (by status and error code) and the count of 5xx other
 than the documented 503s (``history_busy``, ``history_timeout``, and uvicorn's own 503
 past ``WEB_LIMIT_CONCURRENCY``). ``--offload inline|thread`` swaps the worker process for
@@ -167,6 +168,36 @@ def probe_live(port: int, seconds: float) -> tuple[list[float], Counter[int]]:
     finally:
         connection.close()
     return latencies, statuses
+
+
+def costs(port: int, start: datetime, pairs: int) -> dict[str, list[float]]:
+    """Latencies (ms) of single ``at`` requests on an otherwise idle server, by kind: the
+    very first (the worker process starts, the reader connects), a moment of a snapshot
+    pair not joined before, another moment of a pair just joined, and a settled moment
+    asked again."""
+    connection = http.client.HTTPConnection(HOST, port, timeout=30)
+
+    def timed(moment: datetime) -> float:
+        time.sleep(0.1)  # longer than the pace between two `at` starts (AT_MAX_PER_SECOND)
+        at = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        started = time.perf_counter()
+        connection.request("GET", f"/?limit=100&at={at}")
+        response = connection.getresponse()
+        response.read()
+        assert response.status == 200, (response.status, at)
+        return (time.perf_counter() - started) * 1000
+
+    kinds: dict[str, list[float]] = {"first": [], "new pair": [], "same pair": [], "again": []}
+    try:
+        kinds["first"].append(timed(start + timedelta(seconds=20)))
+        for pair in range(pairs // 4, pairs // 4 + 20):
+            moment = start + timedelta(minutes=pair, seconds=20)
+            kinds["new pair"].append(timed(moment))
+            kinds["same pair"].append(timed(moment + timedelta(seconds=20)))
+            kinds["again"].append(timed(moment))
+    finally:
+        connection.close()
+    return kinds
 
 
 class Moments:
@@ -333,6 +364,11 @@ def run(args: argparse.Namespace, bootstrap: str) -> int:
     undocumented = 0
     try:
         wait_until_listening(port, timeout=60)
+        for kind, latencies in costs(port, start, args.pairs).items():
+            print(
+                f"single `at` requests, {kind}: n={len(latencies)} median "
+                f"{statistics.median(latencies):.1f} ms, max {max(latencies):.1f} ms"
+            )
         probe_live(port, 1.0)  # warm-up
         asyncio.run(_load(port, start, args.pairs, 0.5, 3, True, 0))  # connects the reader
         for round_no in range(1, args.rounds + 1):

@@ -190,7 +190,7 @@ def costs(port: int, start: datetime, pairs: int) -> dict[str, list[float]]:
     kinds: dict[str, list[float]] = {"first": [], "new pair": [], "same pair": [], "again": []}
     try:
         kinds["first"].append(timed(start + timedelta(seconds=20)))
-        for pair in range(pairs // 4, pairs // 4 + 20):
+        for pair in range(pairs // 4, min(pairs, pairs // 4 + 20)):
             moment = start + timedelta(minutes=pair, seconds=20)
             kinds["new pair"].append(timed(moment))
             kinds["same pair"].append(timed(moment + timedelta(seconds=20)))

@@ -254,7 +254,8 @@ class Settings:
         "AT_MAX_PER_SECOND=50",
         ("web",),
         parse.positive(parse.finite_float),
-        "`at=` requests admitted per second per web process; more get 503 `history_busy`.",
+        "`at=` requests started per second per web process; the next one waits its turn "
+        "(within `AT_MAX_WAITING` and `AT_TIMEOUT_SECONDS`).",
     )
     at_timeout_seconds: float = setting(
         "AT_TIMEOUT_SECONDS=5",

@@ -83,3 +83,15 @@ def test_freshness_measures_latency_stages_and_memory() -> None:
     for process in ("emulator", "pricing", "ranking", "worker", "web"):
         assert any(line.split()[:1] == [process] for line in out.splitlines()), process
     assert "100 coins: p99" in out
+
+
+def test_at_load_times_single_requests_and_the_live_list_under_load() -> None:
+    out = run(
+        "at_load.py",
+        *("--seconds", "1", "--rounds", "1", "--pairs", "12", "--concurrency", "20"),
+    )
+    for kind in ("first", "new pair", "same pair", "again"):
+        assert f"single `at` requests, {kind}: n=" in out
+    assert "round 1: live unloaded" in out
+    assert "live p99 loaded/unloaded: median" in out
+    assert "5xx other than the documented 503: 0" in out

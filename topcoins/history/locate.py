@@ -80,7 +80,6 @@ class Locator:
         if known is not None and known.offset >= begin:
             self._stats.index_hits += 1
             return Found(known, begin)
-        begin = await self._begin(tp, fresh=True)
         reported_end = (await connection.consumer.end_offsets([tp]))[tp]
         if reported_end <= begin:  # empty (Tansu's under-report never reaches begin)
             return Found(None, begin)

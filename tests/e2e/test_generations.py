@@ -190,7 +190,13 @@ async def test_no_replica_serves_a_mixed_list_after_a_kill_mid_generation_and_co
             await publish(servers, topics, [ranking])
             port, worker = workers.start(prefix, "data")
             await wait_ready(port, worker)
-            await running_views.wait_for((ranking.snapshot_id, aborted.snapshot_id))
+            # The restarted worker first waits for the group to drop the killed member
+            # (its 6 s session), longer on a loaded machine.
+            try:
+                await running_views.wait_for((ranking.snapshot_id, aborted.snapshot_id), 60)
+            except TimeoutError as exc:
+                logs = "".join(log.read_text()[-4000:] for log in workers.logs())
+                raise AssertionError(f"{exc}; views {running_views.pairs()}; {logs}") from exc
             # A later generation closes the segment holding the restart's writes.
             await asyncio.sleep(0.3)
             await publish(servers, topics, [last])

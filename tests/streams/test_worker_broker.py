@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -69,6 +70,10 @@ class WorkerProcesses:
         )
         self.started.append((process, log))
         return port, process
+
+    def logs(self) -> list[Path]:
+        """The log file of every worker started, in start order."""
+        return [Path(log.name) for _, log in self.started]  # type: ignore[attr-defined]
 
     def close(self) -> None:
         for process, log in self.started:
